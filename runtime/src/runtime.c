@@ -1,0 +1,382 @@
+/*
+ * runtime.c - create and destroy, spawn, block_on, the registry, shutdown.
+ *
+ * The registry is the set of live tasks, kept so that shutdown can cancel
+ * tasks that nothing else can reach (a detached task waiting on a notify).
+ * It is sharded (RT__SHARDS mutex-protected lists); a task joins the shard of
+ * the worker that spawned it (other threads rotate), so spawn and
+ * completion rarely contend.  There is no global live counter: a shared
+ * atomic per spawn would bounce one cache line between all cores.
+ *
+ * Shutdown: raise shutting_down (new spawns fail: the flag is checked under
+ * the shard lock, so a spawn either lands in a shard before the scan or
+ * fails), abort every registered task, stop the blocking pool, wait until
+ * every shard is empty (each emptied shard signals sd_cv), then stop and
+ * join the workers.  Past the deadline the stragglers are left running
+ * detached and the runtime's memory is leaked rather than freed under
+ * them, as Tokio's shutdown_timeout leaks.
+ *
+ * rt_block_on builds a temporary driver on the calling thread and runs the
+ * root task there, pinned, so the root can sleep and wait like any task;
+ * its wake-ups from workers arrive through that driver's inbox.
+ */
+#include "rt_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+void rt_config_init(rt_config *cfg) {
+  cfg->workers = 0;
+  cfg->max_blocking = 0;
+  cfg->blocking_keepalive_ms = 0;
+  cfg->event_interval = 0;
+  cfg->global_queue_interval = 0;
+  cfg->budget = 0;
+}
+
+static void config_normalize(rt_config *c) {
+  if (c->workers == 0) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    c->workers = n > 0 ? (unsigned)n : 1;
+  }
+  if (c->max_blocking == 0)
+    c->max_blocking = 64;
+  if (c->blocking_keepalive_ms == 0)
+    c->blocking_keepalive_ms = 10000;
+  if (c->event_interval == 0)
+    c->event_interval = 61;
+  if (c->global_queue_interval == 0)
+    c->global_queue_interval = 31;
+  if (c->budget == 0)
+    c->budget = 128;
+}
+
+rt_runtime *rt__task_runtime(rt_task *t) {
+  return atomic_load_explicit(&t->home, memory_order_relaxed)->rt;
+}
+
+unsigned rt_runtime_workers(const rt_runtime *rt) { return rt->nworkers; }
+
+int rt_current_worker(void) {
+  struct rt__driver *d = rt__tls_driver;
+  return d ? d->index : -1;
+}
+
+void rt_runtime_enter(rt_runtime *rt) { rt__tls_rt = rt; }
+void rt_runtime_exit(void) { rt__tls_rt = NULL; }
+
+/* ---- registry ------------------------------------------------------------ */
+
+int rt__registry_add(rt_runtime *rt, rt_task *t) {
+  static _Thread_local unsigned rr;
+  struct rt__driver *d = rt__tls_driver;
+  unsigned i = (d && d->index >= 0) ? (unsigned)d->index : rr++;
+  i %= RT__SHARDS;
+  struct rt__shard *sh = &rt->shards[i];
+  pthread_mutex_lock(&sh->mu);
+  if (atomic_load_explicit(&rt->shutting_down, memory_order_relaxed)) {
+    pthread_mutex_unlock(&sh->mu);
+    return RT_ESHUTDOWN;
+  }
+  t->shard = (uint8_t)i;
+  t->own_prev = NULL;
+  t->own_next = sh->head;
+  if (sh->head)
+    sh->head->own_prev = t;
+  sh->head = t;
+  sh->count++;
+  pthread_mutex_unlock(&sh->mu);
+  return 0;
+}
+
+void rt__registry_remove(rt_runtime *rt, rt_task *t) {
+  struct rt__shard *sh = &rt->shards[t->shard];
+  pthread_mutex_lock(&sh->mu);
+  if (t->own_prev)
+    t->own_prev->own_next = t->own_next;
+  else
+    sh->head = t->own_next;
+  if (t->own_next)
+    t->own_next->own_prev = t->own_prev;
+  bool emptied = --sh->count == 0;
+  pthread_mutex_unlock(&sh->mu);
+  if (emptied && atomic_load(&rt->shutting_down)) {
+    pthread_mutex_lock(&rt->sd_mu);
+    pthread_cond_broadcast(&rt->sd_cv);
+    pthread_mutex_unlock(&rt->sd_mu);
+  }
+}
+
+static bool registry_empty(rt_runtime *rt) {
+  for (unsigned i = 0; i < RT__SHARDS; i++) {
+    pthread_mutex_lock(&rt->shards[i].mu);
+    size_t n = rt->shards[i].count;
+    pthread_mutex_unlock(&rt->shards[i].mu);
+    if (n)
+      return false;
+  }
+  return true;
+}
+
+static void registry_abort_all(rt_runtime *rt) {
+  for (unsigned i = 0; i < RT__SHARDS; i++) {
+    struct rt__shard *sh = &rt->shards[i];
+    pthread_mutex_lock(&sh->mu);
+    for (rt_task *t = sh->head; t; t = t->own_next)
+      rt__task_abort(t);
+    pthread_mutex_unlock(&sh->mu);
+  }
+}
+
+/* ---- create / destroy ------------------------------------------------------ */
+
+static void free_workers(rt_runtime *rt, unsigned n) {
+  for (unsigned i = 0; i < n; i++) {
+    rt__driver_fini(&rt->workers[i]->d);
+    free(rt->workers[i]);
+  }
+  free(rt->workers);
+  rt->workers = NULL;
+}
+
+static int alloc_workers(rt_runtime *rt) {
+  unsigned n = rt->cfg.workers;
+  rt->workers = calloc(n, sizeof(*rt->workers));
+  if (!rt->workers)
+    return RT_ENOMEM;
+  for (unsigned i = 0; i < n; i++) {
+    void *mem = NULL;
+    if (posix_memalign(&mem, RT__CACHELINE, sizeof(struct rt__worker))) {
+      free_workers(rt, i);
+      return RT_ENOMEM;
+    }
+    struct rt__worker *w = mem;
+    *w = (struct rt__worker){.rng = 0x9e3779b9u * (i + 1)};
+    atomic_init(&w->head, 0);
+    atomic_init(&w->tail, 0);
+    rt->workers[i] = w;
+    int rc = rt__driver_init(&w->d, rt, (int)i);
+    if (rc) {
+      free(w);
+      free_workers(rt, i);
+      return rc;
+    }
+  }
+  rt->nworkers = n;
+  return 0;
+}
+
+static int start_workers(rt_runtime *rt) {
+  for (unsigned i = 0; i < rt->nworkers; i++) {
+    if (pthread_create(&rt->workers[i]->thread, NULL, rt__worker_main,
+                       rt->workers[i]) != 0) {
+      atomic_store(&rt->stop, true);
+      for (unsigned k = 0; k < i; k++) {
+        ev_async_send(rt->workers[k]->d.loop, &rt->workers[k]->d.async);
+        pthread_join(rt->workers[k]->thread, NULL);
+      }
+      return RT_ESYS;
+    }
+  }
+  return 0;
+}
+
+int rt_runtime_create(const rt_config *cfg, rt_runtime **out) {
+  void *mem = NULL;
+  if (posix_memalign(&mem, RT__CACHELINE, sizeof(rt_runtime)))
+    return RT_ENOMEM;
+  rt_runtime *rt = mem;
+  *rt = (rt_runtime){.nworkers = 0};
+  if (cfg)
+    rt->cfg = *cfg;
+  else
+    rt_config_init(&rt->cfg);
+  config_normalize(&rt->cfg);
+  pthread_mutex_init(&rt->inj_mu, NULL);
+  pthread_mutex_init(&rt->sd_mu, NULL);
+  pthread_cond_init(&rt->sd_cv, NULL);
+  for (unsigned i = 0; i < RT__SHARDS; i++)
+    pthread_mutex_init(&rt->shards[i].mu, NULL);
+  int rc = rt__pool_init(rt);
+  if (rc == 0)
+    rc = alloc_workers(rt);
+  if (rc == 0 && (rc = start_workers(rt)) != 0)
+    free_workers(rt, rt->nworkers);
+  if (rc) {
+    rt__pool_fini(rt);
+    free(rt);
+    return rc;
+  }
+  *out = rt;
+  return 0;
+}
+
+static int join_workers(rt_runtime *rt, uint64_t deadline) {
+  int rc = 0;
+  for (unsigned i = 0; i < rt->nworkers; i++) {
+    struct rt__worker *w = rt->workers[i];
+    ev_async_send(w->d.loop, &w->d.async);
+    if (deadline == UINT64_MAX) {
+      pthread_join(w->thread, NULL);
+      continue;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t now = rt_now();
+    uint64_t left = deadline > now ? deadline - now : 0;
+    uint64_t ns = (uint64_t)ts.tv_nsec + left % 1000000000u;
+    ts.tv_sec += (time_t)(left / 1000000000u + ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    if (pthread_timedjoin_np(w->thread, NULL, &ts) != 0) {
+      pthread_detach(w->thread);
+      rc = RT_ETIMEDOUT;
+    }
+  }
+  return rc;
+}
+
+int rt_runtime_shutdown(rt_runtime *rt, uint32_t timeout_ms) {
+  if (rt->shut_done)
+    return rt->leaked ? RT_ETIMEDOUT : 0;
+  uint64_t deadline = timeout_ms == UINT32_MAX
+                          ? UINT64_MAX
+                          : rt_now() + (uint64_t)timeout_ms * 1000000u;
+  atomic_store(&rt->shutting_down, true);
+  registry_abort_all(rt);
+  int rc = rt__pool_shutdown(rt, deadline);
+  pthread_mutex_lock(&rt->sd_mu);
+  while (!registry_empty(rt)) {
+    uint64_t now = rt_now();
+    if (now >= deadline) {
+      rc = RT_ETIMEDOUT;
+      break;
+    }
+    /* re-check at least every 50 ms in case an emptying was missed */
+    uint64_t wait = deadline - now < 50000000u ? deadline - now : 50000000u;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ns = (uint64_t)ts.tv_nsec + wait;
+    ts.tv_sec += (time_t)(ns / 1000000000u);
+    ts.tv_nsec = (long)(ns % 1000000000u);
+    pthread_cond_timedwait(&rt->sd_cv, &rt->sd_mu, &ts);
+  }
+  pthread_mutex_unlock(&rt->sd_mu);
+  atomic_store(&rt->stop, true);
+  if (join_workers(rt, rc ? rt_now() : deadline) != 0)
+    rc = RT_ETIMEDOUT;
+  rt->shut_done = true;
+  rt->leaked = rc != 0;
+  return rc;
+}
+
+void rt_runtime_destroy(rt_runtime *rt) {
+  if (!rt)
+    return;
+  rt_runtime_shutdown(rt, UINT32_MAX);
+  if (rt->leaked)
+    return; /* threads may still use it */
+  free_workers(rt, rt->nworkers);
+  rt__pool_fini(rt);
+  for (unsigned i = 0; i < RT__SHARDS; i++)
+    pthread_mutex_destroy(&rt->shards[i].mu);
+  pthread_cond_destroy(&rt->sd_cv);
+  pthread_mutex_destroy(&rt->sd_mu);
+  pthread_mutex_destroy(&rt->inj_mu);
+  if (rt__tls_rt == rt)
+    rt__tls_rt = NULL;
+  free(rt);
+}
+
+/* ---- spawn ----------------------------------------------------------------- */
+
+int rt_spawn(const rt_task_type *type, const void *state, size_t state_size,
+             rt_handle **out) {
+  rt_runtime *rt = rt__tls_rt;
+  if (!rt) {
+    fputs("rt_spawn: this thread is not inside a runtime: spawn from a "
+          "task, from rt_block_on, or after rt_runtime_enter\n",
+          stderr);
+    abort();
+  }
+  rt_task *t = rt__task_alloc(type, state, state_size, out != NULL);
+  if (!t)
+    return RT_ENOMEM;
+  struct rt__driver *d = rt__tls_driver;
+  struct rt__driver *home =
+      (d && d->index >= 0 && d->rt == rt) ? d : &rt->workers[0]->d;
+  atomic_store_explicit(&t->home, home, memory_order_relaxed);
+  if (rt__registry_add(rt, t) != 0) {
+    free(t);
+    return RT_ESHUTDOWN;
+  }
+  if (out)
+    *out = (rt_handle *)t;
+  rt__schedule_new(rt, t);
+  return 0;
+}
+
+/* ---- block_on ---------------------------------------------------------------- */
+
+static void drive(struct rt__driver *d, rt_task *root) {
+  if (sigsetjmp(d->pad.jb, 0))
+    rt__task_finish_panic(d);
+  while (!(atomic_load_explicit(&root->state, memory_order_acquire) &
+           RT__COMPLETE)) {
+    rt__driver_drain_inbox(d);
+    rt_task *t = rt__driver_local_pop(d);
+    if (t) {
+      rt__task_run(d, t);
+      if (++d->tick % d->rt->cfg.event_interval == 0 && d->n_watchers)
+        ev_run(d->loop, EVRUN_NOWAIT);
+      continue;
+    }
+    atomic_store(&d->parked, 1);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (!atomic_load(&d->inbox_len))
+      ev_run(d->loop, EVRUN_ONCE);
+    atomic_store(&d->parked, 0);
+  }
+}
+
+int rt_block_on(rt_runtime *rt, const rt_task_type *type, const void *state,
+                size_t state_size, rt_join *out) {
+  struct rt__driver *d = calloc(1, sizeof(*d));
+  if (!d)
+    return RT_ENOMEM;
+  int rc = rt__driver_init(d, rt, -1);
+  if (rc) {
+    free(d);
+    return rc;
+  }
+  rt_task *t = rt__task_alloc(type, state, state_size, true);
+  if (!t) {
+    rc = RT_ENOMEM;
+    goto out;
+  }
+  atomic_store(&t->home, d);
+  atomic_store(&t->pinned, 1);
+  if (rt__registry_add(rt, t) != 0) {
+    free(t);
+    rc = RT_ESHUTDOWN;
+    goto out;
+  }
+  rt_runtime *prev_rt = rt__tls_rt;
+  struct rt__driver *prev_d = rt__tls_driver;
+  struct rt__pad *prev_pad = rt__tls_pad;
+  rt__tls_rt = rt;
+  rt__tls_driver = d;
+  rt__tls_pad = &d->pad;
+  rt__driver_local_push(d, t);
+  drive(d, t);
+  rt__tls_rt = prev_rt;
+  rt__tls_driver = prev_d;
+  rt__tls_pad = prev_pad;
+  rt__join_take(t, out);
+out:
+  rt__driver_fini(d);
+  free(d);
+  return rc;
+}

@@ -1,0 +1,188 @@
+/*
+ * wait.c - a task's registrations with waitables, renewed by polling.
+ *
+ * A registration is an rt__wait node: linked into the waitable's waiter list
+ * (under the waitable's lock) and owned by the task.  The first list-type
+ * registration uses the node embedded in the task header (w0), so the usual
+ * task that waits on one thing costs no allocation; a second one in the same
+ * poll, and every timer or transfer (which need more room and live on an
+ * event loop), take an rt__xwait from malloc, chained on t->xw.
+ *
+ * Protocol: a waitable's poll function calls rt__wait_find(kind, obj); if
+ * that finds last poll's node it marks it touched.  After a poll that
+ * returned RT_PENDING, rt__waits_sweep cancels every node not touched
+ * (the task stopped waiting on it: a select's losing branch, an abandoned
+ * timer) and clears the marks.  When the task ends, rt__waits_drop_all
+ * cancels the rest.  Cancelling is the waitable's business (unlink, give
+ * back a permit or a notification it was handed); it runs on the thread
+ * that polls the task, which for loop-bound kinds is their own loop's.
+ *
+ * Loop-bound registrations pin the task to the driver that polled it.
+ *
+ * Dropped: user-visible future structs embedded in task state with explicit
+ * drop calls (Rust's model); in C every forgotten drop is a use-after-free,
+ * and the sweep makes forgetting impossible.
+ */
+#include "rt_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef void (*cancel_fn)(struct rt__wait *w);
+static const cancel_fn cancel_of[RT__W_KINDS] = {
+    [RT__W_NOTIFY] = rt__notify_wait_cancel,
+    [RT__W_SEM] = rt__sem_wait_cancel,
+    [RT__W_CHAN_SEND] = rt__chan_wait_cancel,
+    [RT__W_CHAN_RECV] = rt__chan_wait_cancel,
+    [RT__W_TOKEN] = rt__token_wait_cancel,
+    [RT__W_SET] = rt__set_wait_cancel,
+    [RT__W_TIMER] = rt__timer_wait_cancel,
+    [RT__W_XFER] = rt__xfer_wait_cancel,
+};
+
+rt_task *rt__wait_task(struct rt__wait *w) {
+  if (w->embedded)
+    return RT__CONTAINER_OF(w, rt_task, w0);
+  return RT__CONTAINER_OF(w, struct rt__xwait, w)->task;
+}
+
+struct rt__xwait *rt__xwait_of(struct rt__wait *w) {
+  return w->embedded ? NULL : RT__CONTAINER_OF(w, struct rt__xwait, w);
+}
+
+struct rt__wait *rt__wait_find(rt_cx *cx, int kind, void *obj) {
+  rt_task *t = cx->task;
+  if (t->w0.kind == kind && t->w0.obj == obj) {
+    t->w0.touched = 1;
+    return &t->w0;
+  }
+  for (struct rt__xwait *x = t->xw; x; x = x->tnext) {
+    if (x->w.kind == kind && x->w.obj == obj) {
+      x->w.touched = 1;
+      return &x->w;
+    }
+  }
+  return NULL;
+}
+
+struct rt__wait *rt__wait_new(rt_cx *cx, int kind, void *obj) {
+  rt_task *t = cx->task;
+  struct rt__wait *w;
+  if (kind < RT__W_EXTENDED && t->w0.kind == RT__W_NONE) {
+    w = &t->w0;
+  } else {
+    struct rt__xwait *x = calloc(1, sizeof(*x));
+    if (!x)
+      return NULL;
+    x->task = t;
+    x->tnext = t->xw;
+    t->xw = x;
+    w = &x->w;
+  }
+  w->prev = w->next = NULL;
+  w->obj = obj;
+  w->n = 0;
+  w->kind = (uint8_t)kind;
+  w->st = 0;
+  w->touched = 1;
+  return w;
+}
+
+/* Forgets a node the waitable has already let go of (consumed). */
+void rt__wait_release(rt_task *t, struct rt__wait *w) {
+  if (w->embedded) {
+    w->kind = RT__W_NONE;
+    w->obj = NULL;
+    return;
+  }
+  struct rt__xwait **pp = &t->xw;
+  while (*pp && &(*pp)->w != w)
+    pp = &(*pp)->tnext;
+  if (*pp) {
+    struct rt__xwait *x = *pp;
+    *pp = x->tnext;
+    free(x);
+  }
+}
+
+static void cancel(rt_task *t, struct rt__wait *w) {
+  cancel_of[w->kind](w);
+  rt__wait_release(t, w);
+}
+
+void rt__waits_sweep(rt_task *t) {
+  if (t->w0.kind != RT__W_NONE) {
+    if (t->w0.touched)
+      t->w0.touched = 0;
+    else
+      cancel(t, &t->w0);
+  }
+  struct rt__xwait **pp = &t->xw;
+  while (*pp) {
+    struct rt__xwait *x = *pp;
+    if (x->w.touched) {
+      x->w.touched = 0;
+      pp = &x->tnext;
+    } else {
+      *pp = x->tnext;
+      cancel_of[x->w.kind](&x->w);
+      free(x);
+    }
+  }
+}
+
+void rt__waits_drop_all(rt_task *t) {
+  if (t->w0.kind != RT__W_NONE)
+    cancel(t, &t->w0);
+  while (t->xw) {
+    struct rt__xwait *x = t->xw;
+    t->xw = x->tnext;
+    cancel_of[x->w.kind](&x->w);
+    free(x);
+  }
+}
+
+void rt__pin(rt_cx *cx) {
+  rt_task *t = cx->task;
+  if (atomic_fetch_add_explicit(&t->pinned, 1, memory_order_relaxed) == 0)
+    atomic_store_explicit(&t->home, cx->d, memory_order_relaxed);
+}
+
+void rt__unpin(rt_task *t) {
+  atomic_fetch_sub_explicit(&t->pinned, 1, memory_order_relaxed);
+}
+
+bool rt__coop(rt_cx *cx) {
+  if (cx->budget == 0) {
+    cx->self_notified = true;
+    return false;
+  }
+  cx->budget--;
+  return true;
+}
+
+void rt__wlist_push(struct rt__wait **head, struct rt__wait **tail,
+                    struct rt__wait *w) {
+  w->next = NULL;
+  w->prev = *tail;
+  if (*tail)
+    (*tail)->next = w;
+  else
+    *head = w;
+  *tail = w;
+  w->st |= RT__WS_LINKED;
+}
+
+void rt__wlist_unlink(struct rt__wait **head, struct rt__wait **tail,
+                      struct rt__wait *w) {
+  if (w->prev)
+    w->prev->next = w->next;
+  else
+    *head = w->next;
+  if (w->next)
+    w->next->prev = w->prev;
+  else
+    *tail = w->prev;
+  w->prev = w->next = NULL;
+  w->st &= (uint8_t)~RT__WS_LINKED;
+}

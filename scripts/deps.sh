@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what jfetch needs to build and test on Debian 12, and nothing that
+# is already there.  Used by both README commands and by CI.
+#   scripts/deps.sh          build + test dependencies
+#   scripts/deps.sh bench    also what the benchmarks need (Rust/Tokio, peers)
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config git ca-certificates
+      libcurl4-openssl-dev libev-dev libcjson-dev libcriterion-dev
+      nginx-light openssl curl python3 clang valgrind)
+if [ "${1:-}" = bench ]; then
+  pkgs+=(librust-tokio-dev cargo curl aria2 wget2 wrk time hyperfine)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+    missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
