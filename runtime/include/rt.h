@@ -165,6 +165,11 @@ void rt_runtime_destroy(rt_runtime *rt);
 /* Number of worker threads. Any thread. */
 unsigned rt_runtime_workers(const rt_runtime *rt);
 
+/* Number of tasks spawned on rt that have not ended yet (blocking jobs
+ * included).  For tests and diagnostics: it locks every registry shard, so
+ * it costs O(shards).  Any thread. */
+size_t rt_runtime_live_tasks(rt_runtime *rt);
+
 /*
  * Makes rt the current runtime of the calling thread, so that rt_spawn and
  * the sync primitives' blocking calls work from it.  Worker threads and a

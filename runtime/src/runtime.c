@@ -110,15 +110,18 @@ void rt__registry_remove(rt_runtime *rt, rt_task *t) {
   }
 }
 
-static bool registry_empty(rt_runtime *rt) {
+size_t rt_runtime_live_tasks(rt_runtime *rt) {
+  size_t n = 0;
   for (unsigned i = 0; i < RT__SHARDS; i++) {
     pthread_mutex_lock(&rt->shards[i].mu);
-    size_t n = rt->shards[i].count;
+    n += rt->shards[i].count;
     pthread_mutex_unlock(&rt->shards[i].mu);
-    if (n)
-      return false;
   }
-  return true;
+  return n;
+}
+
+static bool registry_empty(rt_runtime *rt) {
+  return rt_runtime_live_tasks(rt) == 0;
 }
 
 static void registry_abort_all(rt_runtime *rt) {
