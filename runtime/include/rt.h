@@ -413,6 +413,51 @@ int rt_chan_try_recv(rt_chan *c, void **item);
 void rt_chan_close(rt_chan *c);
 size_t rt_chan_len(const rt_chan *c);
 
+/* ---- transfers: libcurl easy handles on the worker's multi handle ------- */
+
+/*
+ * A transfer drives one configured libcurl easy handle (passed as void* so
+ * this header does not need curl.h) on the multi handle of the worker that
+ * first polls it, wired to that worker's ev loop the multi_socket way.
+ * The task stays on that worker until the transfer ends or is dropped.
+ *
+ * The runtime sets CURLOPT_PRIVATE (do not use it), CURLOPT_NOSIGNAL and
+ * CURLOPT_SHARE (DNS and TLS-session caches shared by all workers, with
+ * locks; connections stay per worker, as libcurl requires).  Each worker's
+ * multi has HTTP/2 multiplexing on.  Protocol limits and everything else
+ * are the caller's options.  rt_runtime_create calls curl_global_init.
+ */
+typedef struct rt_xfer rt_xfer;
+
+/* Wraps an easy handle.  The caller keeps owning the easy handle; it must
+ * outlive the rt_xfer.  Any thread.  Errors: RT_ENOMEM. */
+int rt_xfer_create(void *easy, rt_xfer **out);
+
+/*
+ * Starts the transfer on the first poll, then returns RT_PENDING until it
+ * ends; then 0 with *curl_code set to its CURLcode.  Dropping the
+ * registration (not polling again, abort, panic) removes the easy handle
+ * from the multi at once, on its worker: the transfer is aborted.  Once a
+ * transfer has ended (its 0 returned) or been aborted, the next poll starts
+ * a new one with the easy handle as it is then configured: that is how a
+ * retry is made.  Task context.  Errors: RT_ENOMEM, RT_ECURL (the multi
+ * refused the handle).
+ */
+int rt_xfer_poll(rt_cx *cx, rt_xfer *x, int *curl_code);
+
+/*
+ * Wakes the task waiting on x without ending the transfer, e.g. from a
+ * write or progress callback that wants the task to look at its state (it
+ * then re-polls rt_xfer_poll to keep waiting).  Only from libcurl
+ * callbacks of this transfer (they run on the transfer's worker).
+ */
+void rt_xfer_wake(rt_xfer *x);
+
+/* Frees x.  A transfer still in flight is removed from its multi, which is
+ * only allowed on its worker: call this from the owning task's poll or drop
+ * function.  NULL does nothing. */
+void rt_xfer_destroy(rt_xfer *x);
+
 /* ---- cancellation token ------------------------------------------------ */
 
 /* A token that is cancelled once, by rt_token_cancel or by its parent's

@@ -163,9 +163,10 @@ int rt_spawn_blocking(void *(*fn)(void *arg), void *arg, rt_handle **out) {
   if (!t)
     return RT_ENOMEM;
   atomic_store_explicit(&t->home, &rt->workers[0]->d, memory_order_relaxed);
-  if (rt__registry_add(rt, t) != 0) {
+  int rc = rt__registry_add(rt, t);
+  if (rc != 0) {
     free(t);
-    return RT_ESHUTDOWN;
+    return rc;
   }
   struct rt__pool *p = &rt->pool;
   pthread_mutex_lock(&p->mu);

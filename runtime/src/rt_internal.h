@@ -3,7 +3,7 @@
  *
  * Object map
  *   rt_runtime   config, workers[], the injection queue, the task registry
- *                (sharded lists of live tasks, for shutdown), blocking pool.
+ *                (a slot array of live tasks, for shutdown), blocking pool.
  *   rt__driver   what polls tasks on one thread: an ev loop, an ev_async for
  *                cross-thread wake-ups, an inbox (mutex list) for tasks that
  *                must run here, an owner-only local list, the poll context.
@@ -20,7 +20,7 @@
  * polling thread, so a waker that sees the task idle reads stable values.
  *
  * Lock order (outer first): token tree / semaphore / notify / channel /
- * joinset core locks, then registry shard locks, then queue locks (inject,
+ * joinset core locks, then the registry lock, then queue locks (inject,
  * inbox, pool).  Nothing takes a primitive lock while holding a queue lock,
  * and no user code runs under any runtime lock.
  */
@@ -38,8 +38,9 @@
 #define RT__CACHELINE 64
 #define RT__RING_CAP 256u
 #define RT__RING_MASK (RT__RING_CAP - 1)
-#define RT__SHARDS 64u
+#define RT__SLOT_CACHE 256u
 #define RT__MAX_LIFO_POLLS 3u
+#define RT__SHARE_LOCKS 8u
 
 /* ---- the task state word (after Tokio's runtime/task/state.rs) --------- */
 #define RT__RUNNING (1u << 0)       /* a thread is polling or dropping it */
@@ -114,14 +115,13 @@ struct rt_task {
     char *panic;
   } out;
   _Atomic uintptr_t join_waker;
-  rt_task *own_prev, *own_next; /* registry shard list */
   struct rt__wait w0;
   struct rt__xwait *xw;
   uint32_t set_index;
+  uint32_t reg_slot;        /* registry slot while live */
   uint8_t result;           /* enum rt_join_status, set before COMPLETE */
   _Atomic uint8_t pinned;   /* count of loop-bound registrations (+1 root) */
-  uint8_t shard;
-  uint8_t pad_;
+  uint8_t pad_[2];
   _Alignas(16) unsigned char data[];
 };
 
@@ -161,6 +161,8 @@ struct rt__driver {
   struct rt_cx cx;
   struct rt__pad pad;
   void *curl; /* struct rt__curl, created on first transfer */
+  unsigned slot_n; /* free registry slots cached here (owner-only) */
+  uint32_t slots[RT__SLOT_CACHE];
 };
 
 struct rt__worker {
@@ -176,10 +178,13 @@ struct rt__worker {
   _Alignas(RT__CACHELINE) _Atomic(rt_task *) buf[RT__RING_CAP];
 };
 
-struct rt__shard {
-  _Alignas(RT__CACHELINE) pthread_mutex_t mu;
-  rt_task *head;
-  size_t count;
+struct rt__registry {
+  _Atomic(rt_task *) **chunks; /* MAX_CHUNKS pointers, chunks of 4096 */
+  uint32_t nchunks;            /* under mu */
+  pthread_mutex_t mu;          /* pool, growth, scans */
+  uint32_t *pool;              /* free slots not in any driver cache */
+  size_t pool_n, pool_cap;
+  _Atomic int scanning;
 };
 
 struct rt__pool {
@@ -198,8 +203,12 @@ struct rt_runtime {
   rt_config cfg;
   unsigned nworkers;
   struct rt__worker **workers;
+  /* injection queue: Vyukov's intrusive MPSC list through task->next;
+   * producers only exchange inj_tail, consumers serialise on inj_mu */
+  _Alignas(RT__CACHELINE) _Atomic(rt_task *) inj_tail;
   _Alignas(RT__CACHELINE) pthread_mutex_t inj_mu;
-  rt_task *inj_head, *inj_tail;
+  rt_task *inj_head;
+  rt_task *inj_stub;
   _Atomic size_t inj_len;
   _Alignas(RT__CACHELINE) _Atomic unsigned n_idle;
   _Atomic unsigned n_searching;
@@ -208,10 +217,10 @@ struct rt_runtime {
   _Atomic bool stop;
   bool shut_done;
   bool leaked;
-  pthread_mutex_t sd_mu; /* with sd_cv: "a shard emptied" during shutdown */
-  pthread_cond_t sd_cv;
   struct rt__pool pool;
-  struct rt__shard shards[RT__SHARDS];
+  void *share; /* CURLSH: DNS + TLS sessions shared by all workers */
+  pthread_mutex_t share_mu[RT__SHARE_LOCKS];
+  struct rt__registry reg;
 };
 
 /* ---- thread-local context ---------------------------------------------- */
@@ -247,9 +256,16 @@ void rt__handle_drop(rt_task *t);
 void rt__joinset_member_done(struct rt__set_core *c, rt_task *t);
 void rt__joinset_core_unref(struct rt__set_core *c);
 
-/* ---- runtime.c: registry ------------------------------------------------ */
+/* ---- registry.c ------------------------------------------------------------ */
+int rt__registry_init(rt_runtime *rt);
+void rt__registry_fini(rt_runtime *rt);
 int rt__registry_add(rt_runtime *rt, rt_task *t);
 void rt__registry_remove(rt_runtime *rt, rt_task *t);
+size_t rt__registry_scan(rt_runtime *rt, bool abort);
+int rt__registry_drain(rt_runtime *rt, uint64_t deadline);
+void rt__registry_cache_flush(struct rt__driver *d);
+
+/* ---- runtime.c ---------------------------------------------------------------- */
 rt_runtime *rt__task_runtime(rt_task *t);
 
 /* ---- scheduler.c --------------------------------------------------------- */
@@ -302,6 +318,8 @@ char *rt__strdup(const char *s);
 
 /* ---- curl_driver.c ---------------------------------------------------------- */
 void rt__curl_driver_fini(struct rt__driver *d);
+int rt__curl_share_init(rt_runtime *rt);
+void rt__curl_share_fini(rt_runtime *rt);
 
 /* ---- small helpers ---------------------------------------------------------- */
 #define RT__CONTAINER_OF(p, type, member)                                  \

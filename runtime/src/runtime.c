@@ -1,17 +1,9 @@
 /*
  * runtime.c - create and destroy, spawn, block_on, the registry, shutdown.
  *
- * The registry is the set of live tasks, kept so that shutdown can cancel
- * tasks that nothing else can reach (a detached task waiting on a notify).
- * It is sharded (RT__SHARDS mutex-protected lists); a task joins the shard of
- * the worker that spawned it (other threads rotate), so spawn and
- * completion rarely contend.  There is no global live counter: a shared
- * atomic per spawn would bounce one cache line between all cores.
- *
- * Shutdown: raise shutting_down (new spawns fail: the flag is checked under
- * the shard lock, so a spawn either lands in a shard before the scan or
- * fails), abort every registered task, stop the blocking pool, wait until
- * every shard is empty (each emptied shard signals sd_cv), then stop and
+ * Shutdown: raise shutting_down (new spawns fail), stop the blocking pool
+ * (queued jobs cancelled, running ones awaited), then abort every task in
+ * the registry (registry.c) and rescan until none is left, then stop and
  * join the workers.  Past the deadline the stragglers are left running
  * detached and the runtime's memory is leaked rather than freed under
  * them, as Tokio's shutdown_timeout leaks.
@@ -67,72 +59,6 @@ int rt_current_worker(void) {
 
 void rt_runtime_enter(rt_runtime *rt) { rt__tls_rt = rt; }
 void rt_runtime_exit(void) { rt__tls_rt = NULL; }
-
-/* ---- registry ------------------------------------------------------------ */
-
-int rt__registry_add(rt_runtime *rt, rt_task *t) {
-  static _Thread_local unsigned rr;
-  struct rt__driver *d = rt__tls_driver;
-  unsigned i = (d && d->index >= 0) ? (unsigned)d->index : rr++;
-  i %= RT__SHARDS;
-  struct rt__shard *sh = &rt->shards[i];
-  pthread_mutex_lock(&sh->mu);
-  if (atomic_load_explicit(&rt->shutting_down, memory_order_relaxed)) {
-    pthread_mutex_unlock(&sh->mu);
-    return RT_ESHUTDOWN;
-  }
-  t->shard = (uint8_t)i;
-  t->own_prev = NULL;
-  t->own_next = sh->head;
-  if (sh->head)
-    sh->head->own_prev = t;
-  sh->head = t;
-  sh->count++;
-  pthread_mutex_unlock(&sh->mu);
-  return 0;
-}
-
-void rt__registry_remove(rt_runtime *rt, rt_task *t) {
-  struct rt__shard *sh = &rt->shards[t->shard];
-  pthread_mutex_lock(&sh->mu);
-  if (t->own_prev)
-    t->own_prev->own_next = t->own_next;
-  else
-    sh->head = t->own_next;
-  if (t->own_next)
-    t->own_next->own_prev = t->own_prev;
-  bool emptied = --sh->count == 0;
-  pthread_mutex_unlock(&sh->mu);
-  if (emptied && atomic_load(&rt->shutting_down)) {
-    pthread_mutex_lock(&rt->sd_mu);
-    pthread_cond_broadcast(&rt->sd_cv);
-    pthread_mutex_unlock(&rt->sd_mu);
-  }
-}
-
-size_t rt_runtime_live_tasks(rt_runtime *rt) {
-  size_t n = 0;
-  for (unsigned i = 0; i < RT__SHARDS; i++) {
-    pthread_mutex_lock(&rt->shards[i].mu);
-    n += rt->shards[i].count;
-    pthread_mutex_unlock(&rt->shards[i].mu);
-  }
-  return n;
-}
-
-static bool registry_empty(rt_runtime *rt) {
-  return rt_runtime_live_tasks(rt) == 0;
-}
-
-static void registry_abort_all(rt_runtime *rt) {
-  for (unsigned i = 0; i < RT__SHARDS; i++) {
-    struct rt__shard *sh = &rt->shards[i];
-    pthread_mutex_lock(&sh->mu);
-    for (rt_task *t = sh->head; t; t = t->own_next)
-      rt__task_abort(t);
-    pthread_mutex_unlock(&sh->mu);
-  }
-}
 
 /* ---- create / destroy ------------------------------------------------------ */
 
@@ -199,17 +125,27 @@ int rt_runtime_create(const rt_config *cfg, rt_runtime **out) {
     rt_config_init(&rt->cfg);
   config_normalize(&rt->cfg);
   pthread_mutex_init(&rt->inj_mu, NULL);
-  pthread_mutex_init(&rt->sd_mu, NULL);
-  pthread_cond_init(&rt->sd_cv, NULL);
-  for (unsigned i = 0; i < RT__SHARDS; i++)
-    pthread_mutex_init(&rt->shards[i].mu, NULL);
-  int rc = rt__pool_init(rt);
+  rt->inj_stub = calloc(1, sizeof(rt_task));
+  if (!rt->inj_stub) {
+    free(rt);
+    return RT_ENOMEM;
+  }
+  rt->inj_head = rt->inj_stub;
+  atomic_init(&rt->inj_tail, rt->inj_stub);
+  int rc = rt__registry_init(rt);
+  if (rc == 0)
+    rc = rt__pool_init(rt);
+  if (rc == 0)
+    rc = rt__curl_share_init(rt);
   if (rc == 0)
     rc = alloc_workers(rt);
   if (rc == 0 && (rc = start_workers(rt)) != 0)
     free_workers(rt, rt->nworkers);
   if (rc) {
+    rt__curl_share_fini(rt);
     rt__pool_fini(rt);
+    rt__registry_fini(rt);
+    free(rt->inj_stub);
     free(rt);
     return rc;
   }
@@ -248,25 +184,10 @@ int rt_runtime_shutdown(rt_runtime *rt, uint32_t timeout_ms) {
                           ? UINT64_MAX
                           : rt_now() + (uint64_t)timeout_ms * 1000000u;
   atomic_store(&rt->shutting_down, true);
-  registry_abort_all(rt);
+  rt__registry_scan(rt, true); /* cancel async tasks while blocking work ends */
   int rc = rt__pool_shutdown(rt, deadline);
-  pthread_mutex_lock(&rt->sd_mu);
-  while (!registry_empty(rt)) {
-    uint64_t now = rt_now();
-    if (now >= deadline) {
-      rc = RT_ETIMEDOUT;
-      break;
-    }
-    /* re-check at least every 50 ms in case an emptying was missed */
-    uint64_t wait = deadline - now < 50000000u ? deadline - now : 50000000u;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t ns = (uint64_t)ts.tv_nsec + wait;
-    ts.tv_sec += (time_t)(ns / 1000000000u);
-    ts.tv_nsec = (long)(ns % 1000000000u);
-    pthread_cond_timedwait(&rt->sd_cv, &rt->sd_mu, &ts);
-  }
-  pthread_mutex_unlock(&rt->sd_mu);
+  if (rt__registry_drain(rt, deadline) != 0)
+    rc = RT_ETIMEDOUT;
   atomic_store(&rt->stop, true);
   if (join_workers(rt, rc ? rt_now() : deadline) != 0)
     rc = RT_ETIMEDOUT;
@@ -282,12 +203,11 @@ void rt_runtime_destroy(rt_runtime *rt) {
   if (rt->leaked)
     return; /* threads may still use it */
   free_workers(rt, rt->nworkers);
+  rt__curl_share_fini(rt);
   rt__pool_fini(rt);
-  for (unsigned i = 0; i < RT__SHARDS; i++)
-    pthread_mutex_destroy(&rt->shards[i].mu);
-  pthread_cond_destroy(&rt->sd_cv);
-  pthread_mutex_destroy(&rt->sd_mu);
+  rt__registry_fini(rt);
   pthread_mutex_destroy(&rt->inj_mu);
+  free(rt->inj_stub);
   if (rt__tls_rt == rt)
     rt__tls_rt = NULL;
   free(rt);
@@ -311,9 +231,10 @@ int rt_spawn(const rt_task_type *type, const void *state, size_t state_size,
   struct rt__driver *home =
       (d && d->index >= 0 && d->rt == rt) ? d : &rt->workers[0]->d;
   atomic_store_explicit(&t->home, home, memory_order_relaxed);
-  if (rt__registry_add(rt, t) != 0) {
+  int rc = rt__registry_add(rt, t);
+  if (rc != 0) {
     free(t);
-    return RT_ESHUTDOWN;
+    return rc;
   }
   if (out)
     *out = (rt_handle *)t;
@@ -378,6 +299,7 @@ int rt_block_on(rt_runtime *rt, const rt_task_type *type, const void *state,
   rt__tls_driver = prev_d;
   rt__tls_pad = prev_pad;
   rt__join_take(t, out);
+  rt__registry_cache_flush(d);
 out:
   rt__driver_fini(d);
   free(d);

@@ -95,34 +95,58 @@ static size_t ring_grab(struct rt__worker *v, rt_task **out, size_t max,
 
 /* ---- the injection queue ----------------------------------------------------- */
 
+/* task->next doubles as the MPSC link; it is accessed with __atomic
+ * builtins here because producers and the consumer race on it only in
+ * this queue (everywhere else one thread owns it). */
+static rt_task *link_load(rt_task *t) {
+  return __atomic_load_n(&t->next, __ATOMIC_ACQUIRE);
+}
+
 static void inject_push_list(rt_runtime *rt, rt_task *first, rt_task *last,
                              size_t n) {
-  last->next = NULL;
-  pthread_mutex_lock(&rt->inj_mu);
-  if (rt->inj_tail)
-    rt->inj_tail->next = first;
-  else
-    rt->inj_head = first;
-  rt->inj_tail = last;
-  atomic_store_explicit(&rt->inj_len,
-                        atomic_load_explicit(&rt->inj_len,
-                                             memory_order_relaxed) + n,
-                        memory_order_relaxed);
-  pthread_mutex_unlock(&rt->inj_mu);
+  __atomic_store_n(&last->next, NULL, __ATOMIC_RELAXED);
+  atomic_fetch_add_explicit(&rt->inj_len, n, memory_order_relaxed);
+  rt_task *prev = atomic_exchange_explicit(&rt->inj_tail, last,
+                                           memory_order_acq_rel);
+  __atomic_store_n(&prev->next, first, __ATOMIC_RELEASE);
 }
 
 void rt__inject_push(rt_runtime *rt, rt_task *t) {
   inject_push_list(rt, t, t, 1);
 }
 
+/* Under inj_mu.  NULL when empty, or for the instant a producer has
+ * swapped the tail but not yet linked its node (the caller retries). */
+static rt_task *inject_pop_locked(rt_runtime *rt) {
+  rt_task *head = rt->inj_head;
+  rt_task *next = link_load(head);
+  if (head == rt->inj_stub) {
+    if (!next)
+      return NULL;
+    rt->inj_head = head = next;
+    next = link_load(next);
+  }
+  if (next) {
+    rt->inj_head = next;
+    return head;
+  }
+  if (head != atomic_load_explicit(&rt->inj_tail, memory_order_acquire))
+    return NULL;
+  inject_push_list(rt, rt->inj_stub, rt->inj_stub, 0);
+  next = link_load(head);
+  if (!next)
+    return NULL;
+  rt->inj_head = next;
+  return head;
+}
+
 /* Takes a batch from the injection queue: returns one task and puts the
  * rest on w's ring. */
 static rt_task *inject_pop_batch(struct rt__worker *w, bool batch) {
   rt_runtime *rt = w->d.rt;
-  if (atomic_load_explicit(&rt->inj_len, memory_order_relaxed) == 0)
-    return NULL;
-  pthread_mutex_lock(&rt->inj_mu);
   size_t len = atomic_load_explicit(&rt->inj_len, memory_order_relaxed);
+  if (len == 0)
+    return NULL;
   size_t want = 1;
   if (batch) {
     size_t room = RT__RING_CAP - ring_len(w);
@@ -132,25 +156,14 @@ static rt_task *inject_pop_batch(struct rt__worker *w, bool batch) {
     if (want > room + 1)
       want = room + 1;
   }
-  if (want > len)
-    want = len;
-  rt_task *first = rt->inj_head, *t = first;
-  for (size_t i = 1; i < want; i++)
-    t = t->next;
-  if (t) {
-    rt->inj_head = t->next;
-    if (!rt->inj_head)
-      rt->inj_tail = NULL;
-  }
-  atomic_store_explicit(&rt->inj_len, len - want, memory_order_relaxed);
+  pthread_mutex_lock(&rt->inj_mu);
+  rt_task *first = inject_pop_locked(rt);
+  size_t got = first ? 1 : 0;
+  for (rt_task *t; got < want && (t = inject_pop_locked(rt)); got++)
+    ring_push(w, t); /* room was reserved above */
   pthread_mutex_unlock(&rt->inj_mu);
-  if (!first)
-    return NULL;
-  for (rt_task *x = first->next; want > 1; want--) {
-    rt_task *nx = x->next;
-    ring_push(w, x); /* room was reserved above */
-    x = nx;
-  }
+  if (got)
+    atomic_fetch_sub_explicit(&rt->inj_len, got, memory_order_relaxed);
   return first;
 }
 
@@ -420,7 +433,10 @@ void *rt__worker_main(void *arg) {
       t = steal(w);
     if (!t) {
       maintenance(w);
-      park(w);
+    }
+    if (!t) {
+      if (!w->d.local_head && !atomic_load(&w->d.inbox_len))
+        park(w);
       continue;
     }
     if (w->searching)

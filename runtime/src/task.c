@@ -47,15 +47,13 @@ rt_task *rt__task_alloc(const rt_task_type *type, const void *state,
   atomic_init(&t->home, (struct rt__driver *)NULL);
   t->out.value = NULL;
   atomic_init(&t->join_waker, (uintptr_t)0);
-  t->own_prev = t->own_next = NULL;
   memset(&t->w0, 0, sizeof(t->w0));
   t->w0.embedded = 1;
   t->xw = NULL;
   t->set_index = 0;
   t->result = RT_JOIN_OK;
   atomic_init(&t->pinned, (uint8_t)0);
-  t->shard = 0;
-  t->pad_ = 0;
+  t->reg_slot = 0;
   if (size)
     memcpy(t->data, state, size);
   return t;

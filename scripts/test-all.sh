@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs the whole test suite:
+#   1. gcc, warnings as errors: every test (runtime, CLI, integration);
+#   2. clang + ASan/UBSan: the runtime tests;
+#   3. clang + TSan: the runtime tests.
+# Usage: scripts/test-all.sh   (from anywhere; build dirs go in ./build*)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+jobs=$(nproc)
+start=$(date +%s)
+
+step() { printf '\n=== %s (%ss)\n' "$*" $(( $(date +%s) - start )); }
+
+step "build: gcc -Werror"
+cmake -S . -B build -DJFETCH_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs"
+step "tests: all"
+(cd build && ctest --output-on-failure -j1)
+
+for san in "address,undefined:build-asan" "thread:build-tsan"; do
+  flags=${san%%:*}; dir=${san##*:}
+  step "build: clang -Werror -fsanitize=$flags (runtime only)"
+  cmake -S . -B "$dir" -DCMAKE_C_COMPILER=clang -DJFETCH_WERROR=ON \
+    -DJFETCH_SANITIZE="$flags" -DJFETCH_RUNTIME_ONLY=ON -DJFETCH_BENCH=OFF \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$dir" -j"$jobs"
+  step "tests: runtime under $flags"
+  (cd "$dir" && ASAN_OPTIONS=detect_leaks=1 \
+     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+     ctest --output-on-failure -L runtime -j1)
+done
+step "all tests passed"
