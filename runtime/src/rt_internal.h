@@ -173,6 +173,7 @@ struct rt__worker {
   unsigned tick;
   uint32_t rng;
   bool searching;
+  _Atomic bool exited; /* the thread's last touch of the runtime */
   _Alignas(RT__CACHELINE) _Atomic uint64_t head;
   _Alignas(RT__CACHELINE) _Atomic uint64_t tail;
   _Alignas(RT__CACHELINE) _Atomic(rt_task *) buf[RT__RING_CAP];
@@ -216,7 +217,8 @@ struct rt_runtime {
   _Atomic bool shutting_down;
   _Atomic bool stop;
   bool shut_done;
-  bool leaked;
+  bool leaked;            /* shutdown timed out */
+  bool workers_detached;  /* some worker could not be joined in time */
   struct rt__pool pool;
   void *share; /* CURLSH: DNS + TLS sessions shared by all workers */
   pthread_mutex_t share_mu[RT__SHARE_LOCKS];

@@ -86,6 +86,7 @@ static int alloc_workers(rt_runtime *rt) {
     *w = (struct rt__worker){.rng = 0x9e3779b9u * (i + 1)};
     atomic_init(&w->head, 0);
     atomic_init(&w->tail, 0);
+    atomic_init(&w->exited, false);
     rt->workers[i] = w;
     int rc = rt__driver_init(&w->d, rt, (int)i);
     if (rc) {
@@ -171,6 +172,7 @@ static int join_workers(rt_runtime *rt, uint64_t deadline) {
     ts.tv_nsec = (long)(ns % 1000000000u);
     if (pthread_timedjoin_np(w->thread, NULL, &ts) != 0) {
       pthread_detach(w->thread);
+      rt->workers_detached = true;
       rc = RT_ETIMEDOUT;
     }
   }
@@ -196,12 +198,25 @@ int rt_runtime_shutdown(rt_runtime *rt, uint32_t timeout_ms) {
   return rc;
 }
 
+/* After a shutdown that timed out: true if nothing of rt runs any more
+ * (every worker thread has left its loop and the stragglers of the blocking pool have
+ * since returned), so it can be freed after all. */
+static bool rt__quiet_after_timeout(rt_runtime *rt) {
+  for (unsigned i = 0; i < rt->nworkers; i++)
+    if (!atomic_load_explicit(&rt->workers[i]->exited, memory_order_acquire))
+      return false;
+  pthread_mutex_lock(&rt->pool.mu);
+  bool quiet = rt->pool.nthreads == 0;
+  pthread_mutex_unlock(&rt->pool.mu);
+  return quiet;
+}
+
 void rt_runtime_destroy(rt_runtime *rt) {
   if (!rt)
     return;
   rt_runtime_shutdown(rt, UINT32_MAX);
-  if (rt->leaked)
-    return; /* threads may still use it */
+  if (rt->leaked && !rt__quiet_after_timeout(rt))
+    return; /* threads may still use it: leave it to them */
   free_workers(rt, rt->nworkers);
   rt__curl_share_fini(rt);
   rt__pool_fini(rt);

@@ -448,6 +448,7 @@ void *rt__worker_main(void *arg) {
   rt__tls_driver = NULL;
   rt__tls_pad = NULL;
   rt__tls_rt = NULL;
+  atomic_store_explicit(&w->exited, true, memory_order_release);
   return NULL;
 }
 

@@ -180,8 +180,12 @@ int rt_chan_try_recv(rt_chan *c, void **item) {
 void rt_chan_close(rt_chan *c) {
   pthread_mutex_lock(&c->mu);
   c->closed = true;
-  wake_all(&c->sh, &c->st); /* they see `closed` and fail */
-  wake_all(&c->rh, &c->rtl);
+  /* Waiting senders are only woken, not FIRED (that would grant them a
+   * slot): they stay queued, see `closed` on their next poll and fail.
+   * Senders already granted a slot may still complete (Tokio's permits). */
+  for (struct rt__wait *w = c->sh; w; w = w->next)
+    rt__task_wake(rt__wait_task(w));
+  wake_all(&c->rh, &c->rtl); /* they drain what is left, then fail */
   pthread_mutex_unlock(&c->mu);
 }
 
