@@ -1,0 +1,428 @@
+/*
+ * cli_args.c - the option table, parsing, --help, --version.
+ *
+ * Table rows are sorted by long name (checked at start-up in debug builds
+ * and by a unit test) and found with bsearch, curl's aliases[] way.  Each
+ * row has an enum value, the short letter if any, the argument's name (NULL
+ * for a flag), its help group and one line of help.  Accepted forms:
+ * --name VALUE, --name=VALUE, -x VALUE, -xVALUE, and bundled flags (-qk).
+ * "--" ends options.  Every value is checked here, so that bad input stops
+ * the run before anything is fetched, with a message naming the flag.
+ */
+#include "cli_args.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum opt_id {
+  O_CACERT,
+  O_CONCURRENCY,
+  O_CONNECT_TIMEOUT,
+  O_DEADLINE,
+  O_HEADER,
+  O_HELP,
+  O_INPUT_FILE,
+  O_INSECURE,
+  O_JOBS,
+  O_JOBS_FORMAT,
+  O_JSON,
+  O_MAX_REDIRS,
+  O_OUTPUT,
+  O_OUTPUT_DIR,
+  O_THREADS,
+  O_TIMEOUT,
+  O_USER_AGENT,
+  O_VERSION
+};
+
+enum group { G_INPUT, G_RUN, G_OUTPUT, G_HTTP, G_INFO, G_COUNT };
+static const char *const group_title[G_COUNT] = {
+    "Input", "Running", "Output and results", "HTTP", "Information"};
+
+struct opt {
+  const char *name;
+  char letter;
+  enum opt_id id;
+  const char *arg; /* NULL: a flag */
+  enum group group;
+  const char *help;
+};
+
+/* sorted by name */
+static const struct opt opts_table[] = {
+    {"cacert", 0, O_CACERT, "FILE", G_HTTP,
+     "CA certificates to verify peers with"},
+    {"concurrency", 'j', O_CONCURRENCY, "N", G_RUN,
+     "jobs in flight at once (default 16)"},
+    {"connect-timeout", 0, O_CONNECT_TIMEOUT, "SECONDS", G_HTTP,
+     "give up connecting after this long"},
+    {"deadline", 0, O_DEADLINE, "SECONDS", G_RUN,
+     "cancel whatever is still running after this long"},
+    {"header", 'H', O_HEADER, "'NAME: VALUE'", G_HTTP,
+     "add a request header to every job (repeatable)"},
+    {"help", 'h', O_HELP, NULL, G_INFO, "show this help and exit"},
+    {"input-file", 'i', O_INPUT_FILE, "FILE", G_INPUT,
+     "read URLs from FILE, one a line ('-' for stdin)"},
+    {"insecure", 'k', O_INSECURE, NULL, G_HTTP,
+     "do not verify TLS certificates"},
+    {"jobs", 0, O_JOBS, "FILE", G_INPUT,
+     "read jobs from a JSON or JSON Lines file ('-' for stdin)"},
+    {"jobs-format", 0, O_JOBS_FORMAT, "json|jsonl", G_INPUT,
+     "format of --jobs (default: from the file name, else json)"},
+    {"json", 0, O_JSON, NULL, G_OUTPUT,
+     "write one JSON result record per job to stdout"},
+    {"max-redirs", 0, O_MAX_REDIRS, "N", G_HTTP,
+     "follow at most N redirects (default 20)"},
+    {"output", 'O', O_OUTPUT, "FILE", G_OUTPUT,
+     "write the body to FILE ('-': stdout, each body whole)"},
+    {"output-dir", 'o', O_OUTPUT_DIR, "DIR", G_OUTPUT,
+     "save files under DIR, created if needed (default .)"},
+    {"threads", 0, O_THREADS, "N", G_RUN,
+     "worker threads (default: one per CPU)"},
+    {"timeout", 0, O_TIMEOUT, "SECONDS", G_HTTP,
+     "give up on a job's transfer after this long"},
+    {"user-agent", 'A', O_USER_AGENT, "STRING", G_HTTP,
+     "User-Agent header (default jfetch/VERSION)"},
+    {"version", 0, O_VERSION, NULL, G_INFO,
+     "show versions (jfetch, libcurl and its features) and exit"},
+};
+#define NOPTS (sizeof(opts_table) / sizeof(opts_table[0]))
+
+static int diag_set(struct diag *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int diag_set(struct diag *d, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(d->text, sizeof(d->text), fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+static int cmp_name(const void *key, const void *elem) {
+  return strcmp(key, ((const struct opt *)elem)->name);
+}
+
+static const struct opt *find_long(const char *name) {
+  return bsearch(name, opts_table, NOPTS, sizeof(opts_table[0]), cmp_name);
+}
+
+static const struct opt *find_short(char c) {
+  for (size_t i = 0; i < NOPTS; i++)
+    if (opts_table[i].letter == c)
+      return &opts_table[i];
+  return NULL;
+}
+
+static size_t edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > 40 || lb > 40)
+    return 99;
+  size_t row[41];
+  for (size_t j = 0; j <= lb; j++)
+    row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t up = row[j];
+      size_t best = diag + (a[i - 1] != b[j - 1]);
+      if (row[j] + 1 < best)
+        best = row[j] + 1;
+      if (row[j - 1] + 1 < best)
+        best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
+static int unknown_long(const char *name, struct diag *d) {
+  const struct opt *best = NULL;
+  size_t bd = 3;
+  for (size_t i = 0; i < NOPTS; i++) {
+    size_t e = edit_distance(name, opts_table[i].name);
+    if (e < bd) {
+      bd = e;
+      best = &opts_table[i];
+    }
+  }
+  if (best)
+    return diag_set(d, "unknown option '--%s' (did you mean '--%s'?)", name,
+                    best->name);
+  return diag_set(d, "unknown option '--%s' (see jfetch --help)", name);
+}
+
+/* ---- values ---------------------------------------------------------------- */
+
+static int parse_uint(const struct opt *o, const char *v, unsigned long lo,
+                      unsigned long hi, unsigned long *out, struct diag *d) {
+  char *end;
+  errno = 0;
+  unsigned long n = strtoul(v, &end, 10);
+  if (!*v || *end || errno || *v == '-' || n < lo || n > hi)
+    return diag_set(d, "--%s: expected a whole number from %lu to %lu, got "
+                       "'%s'", o->name, lo, hi, v);
+  *out = n;
+  return 0;
+}
+
+/* Seconds as a decimal number, with an optional unit: ms, s, m, h. */
+static int parse_seconds(const struct opt *o, const char *v, double *out,
+                         struct diag *d) {
+  char *end;
+  errno = 0;
+  double x = strtod(v, &end);
+  double mul = 1;
+  if (!strcmp(end, "ms"))
+    mul = 0.001;
+  else if (!strcmp(end, "m"))
+    mul = 60;
+  else if (!strcmp(end, "h"))
+    mul = 3600;
+  else if (*end && strcmp(end, "s"))
+    x = NAN;
+  x *= mul;
+  if (end == v || errno || !isfinite(x) || x <= 0 || x > 1e7)
+    return diag_set(d, "--%s: expected a positive duration in seconds "
+                       "(e.g. 30, 2.5, 500ms, 5m), got '%s'", o->name, v);
+  *out = x;
+  return 0;
+}
+
+static int parse_ms(const struct opt *o, const char *v, long *out,
+                    struct diag *d) {
+  double s;
+  if (parse_seconds(o, v, &s, d) < 0)
+    return -1;
+  *out = (long)ceil(s * 1000.0);
+  return 0;
+}
+
+static int push(char ***arr, size_t *n, char *v) {
+  char **a = realloc(*arr, (*n + 1) * sizeof(*a));
+  if (!a)
+    return -1;
+  a[(*n)++] = v;
+  *arr = a;
+  return 0;
+}
+
+static int check_header(const char *h, struct diag *d) {
+  const char *colon = strchr(h, ':');
+  if (!colon || colon == h)
+    return diag_set(d, "--header: expected 'Name: value', got '%s'", h);
+  for (const char *p = h; *p; p++)
+    if (*p == '\r' || *p == '\n')
+      return diag_set(d, "--header: a header may not contain a line break");
+  for (const char *p = h; p < colon; p++)
+    if (*p <= ' ' || *p >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", *p))
+      return diag_set(d, "--header: '%.*s' is not a valid header name",
+                      (int)(colon - h), h);
+  return 0;
+}
+
+static int apply(const struct opt *o, char *v, struct cli_opts *c,
+                 struct diag *d) {
+  unsigned long n;
+  double s;
+  switch (o->id) {
+  case O_CACERT: c->cacert = v; return 0;
+  case O_CONCURRENCY:
+    if (parse_uint(o, v, 1, 100000, &n, d) < 0)
+      return -1;
+    c->concurrency = (unsigned)n;
+    return 0;
+  case O_CONNECT_TIMEOUT: return parse_ms(o, v, &c->connect_timeout_ms, d);
+  case O_DEADLINE:
+    if (parse_seconds(o, v, &s, d) < 0)
+      return -1;
+    c->deadline_s = s;
+    return 0;
+  case O_HEADER:
+    if (check_header(v, d) < 0)
+      return -1;
+    return push(&c->headers, &c->nheaders, v) ? diag_set(d, "out of memory")
+                                              : 0;
+  case O_HELP: c->help = true; return 0;
+  case O_INPUT_FILE: c->input_file = v; return 0;
+  case O_INSECURE: c->insecure = true; return 0;
+  case O_JOBS: c->jobs_file = v; return 0;
+  case O_JOBS_FORMAT:
+    if (!strcmp(v, "json"))
+      c->jobs_format = JOBS_JSON;
+    else if (!strcmp(v, "jsonl") || !strcmp(v, "ndjson"))
+      c->jobs_format = JOBS_JSONL;
+    else
+      return diag_set(d, "--jobs-format: expected 'json' or 'jsonl', got "
+                         "'%s'", v);
+    return 0;
+  case O_JSON: c->json = true; return 0;
+  case O_MAX_REDIRS:
+    if (parse_uint(o, v, 0, 1000, &n, d) < 0)
+      return -1;
+    c->max_redirs = (long)n;
+    return 0;
+  case O_OUTPUT: c->output = v; return 0;
+  case O_OUTPUT_DIR: c->output_dir = v; return 0;
+  case O_THREADS:
+    if (parse_uint(o, v, 1, 1024, &n, d) < 0)
+      return -1;
+    c->threads = (unsigned)n;
+    return 0;
+  case O_TIMEOUT: return parse_ms(o, v, &c->timeout_ms, d);
+  case O_USER_AGENT: c->user_agent = v; return 0;
+  case O_VERSION: c->version = true; return 0;
+  }
+  return diag_set(d, "internal error: option without handler");
+}
+
+/* ---- argv ------------------------------------------------------------------ */
+
+static int take_value(const struct opt *o, char *inline_v, int argc,
+                      char **argv, int *i, char **v, struct diag *d) {
+  if (inline_v) {
+    *v = inline_v;
+    return 0;
+  }
+  if (*i + 1 >= argc)
+    return diag_set(d, "--%s needs a value (%s)", o->name, o->arg);
+  *v = argv[++*i];
+  return 0;
+}
+
+static int long_opt(int argc, char **argv, int *i, struct cli_opts *c,
+                    struct diag *d) {
+  char name[64];
+  char *arg = argv[*i] + 2;
+  char *eq = strchr(arg, '=');
+  size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+  if (len >= sizeof(name))
+    return unknown_long(arg, d);
+  memcpy(name, arg, len);
+  name[len] = '\0';
+  const struct opt *o = find_long(name);
+  if (!o)
+    return unknown_long(name, d);
+  if (!o->arg) {
+    if (eq)
+      return diag_set(d, "--%s takes no value", o->name);
+    return apply(o, NULL, c, d);
+  }
+  char *v = NULL;
+  if (take_value(o, eq ? eq + 1 : NULL, argc, argv, i, &v, d) < 0)
+    return -1;
+  return apply(o, v, c, d);
+}
+
+static int short_opts(int argc, char **argv, int *i, struct cli_opts *c,
+                      struct diag *d) {
+  for (char *p = argv[*i] + 1; *p; p++) {
+    const struct opt *o = find_short(*p);
+    if (!o)
+      return diag_set(d, "unknown option '-%c' (see jfetch --help)", *p);
+    if (!o->arg) {
+      if (apply(o, NULL, c, d) < 0)
+        return -1;
+      continue;
+    }
+    char *v = NULL;
+    if (take_value(o, p[1] ? p + 1 : NULL, argc, argv, i, &v, d) < 0)
+      return -1;
+    return apply(o, v, c, d);
+  }
+  return 0;
+}
+
+static void defaults(struct cli_opts *c) {
+  memset(c, 0, sizeof(*c));
+  c->jobs_format = -1;
+  c->concurrency = 16;
+  c->max_redirs = 20;
+}
+
+static int check_combination(struct cli_opts *c, struct diag *d) {
+  if (c->json && c->output && !strcmp(c->output, "-"))
+    return diag_set(d, "--json and --output - both write to stdout; choose "
+                       "one");
+  if (c->output && c->output_dir)
+    return diag_set(d, "--output and --output-dir cannot be combined");
+  if (!c->nurls && !c->input_file && !c->jobs_file)
+    return diag_set(d, "nothing to fetch: give URLs, --input-file or --jobs "
+                       "(see jfetch --help)");
+  if (c->input_file && c->jobs_file && !strcmp(c->input_file, "-") &&
+      !strcmp(c->jobs_file, "-"))
+    return diag_set(d, "--input-file and --jobs cannot both read stdin");
+  return 0;
+}
+
+int cli_args_parse(int argc, char **argv, struct cli_opts *c,
+                   struct diag *d) {
+  defaults(c);
+  bool opts_done = false;
+  for (int i = 1; i < argc; i++) {
+    char *a = argv[i];
+    int rc = 0;
+    if (opts_done || a[0] != '-' || !strcmp(a, "-"))
+      rc = push(&c->urls, &c->nurls, a) ? diag_set(d, "out of memory") : 0;
+    else if (!strcmp(a, "--"))
+      opts_done = true;
+    else if (a[1] == '-')
+      rc = long_opt(argc, argv, &i, c, d);
+    else
+      rc = short_opts(argc, argv, &i, c, d);
+    if (rc < 0)
+      return -1;
+  }
+  if (c->help) {
+    cli_args_help(stdout);
+    return 1;
+  }
+  if (c->version) {
+    curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    printf("jfetch %s\nlibcurl %s (%s)%s%s\n", JFETCH_VERSION, v->version,
+           v->ssl_version ? v->ssl_version : "no TLS",
+           (v->features & CURL_VERSION_HTTP2) ? " HTTP/2" : "",
+           (v->features & CURL_VERSION_HTTP3) ? " HTTP/3" : "");
+    return 1;
+  }
+  return check_combination(c, d);
+}
+
+void cli_args_free(struct cli_opts *c) {
+  free(c->urls);
+  free(c->headers);
+  c->urls = c->headers = NULL;
+}
+
+void cli_args_help(FILE *f) {
+  fputs("Usage: jfetch [OPTIONS] [URL...]\n"
+        "Fetch many URLs concurrently and report every job's outcome.\n",
+        f);
+  for (int g = 0; g < G_COUNT; g++) {
+    fprintf(f, "\n%s:\n", group_title[g]);
+    for (size_t i = 0; i < NOPTS; i++) {
+      const struct opt *o = &opts_table[i];
+      if ((int)o->group != g)
+        continue;
+      char left[64];
+      snprintf(left, sizeof(left), "%c%c%c --%s%s%s",
+               o->letter ? '-' : ' ', o->letter ? o->letter : ' ',
+               o->letter ? ',' : ' ', o->name, o->arg ? " " : "",
+               o->arg ? o->arg : "");
+      if (strlen(left) > 26)
+        fprintf(f, "  %s\n  %28s%s\n", left, "", o->help);
+      else
+        fprintf(f, "  %-28s%s\n", left, o->help);
+    }
+  }
+  fputs("\nExit status: 0 all jobs ok, 1 some jobs failed (HTTP, network, "
+        "file\nerrors), 2 bad usage or input (nothing fetched), 3 some tasks "
+        "panicked\nor were cancelled, 130 interrupted.  See jfetch(1).\n",
+        f);
+}

@@ -1,0 +1,52 @@
+/*
+ * cli_args.h - the command line.
+ *
+ * One sorted option table (cli_args.c) is the single source of the
+ * options: parsing finds long names in it with bsearch, and --help is
+ * printed from it.  The manual page and the shell completions are checked
+ * against --help by a test (tests/unit/test_cli_docs.c).
+ */
+#ifndef JFETCH_CLI_ARGS_H
+#define JFETCH_CLI_ARGS_H
+
+#include "jobs.h"
+
+#include <stdio.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct cli_opts {
+  char **urls;              /* positional URLs (point into argv) */
+  size_t nurls;
+  const char *input_file;   /* -i: URL list, "-" = stdin */
+  const char *jobs_file;    /* --jobs: JSON / JSON Lines job file */
+  int jobs_format;          /* enum jobs_format, or -1: from the name */
+  unsigned concurrency;     /* -j */
+  unsigned threads;         /* --threads; 0: one per CPU */
+  const char *output_dir;   /* -o; NULL: the job file's, else "." */
+  const char *output;       /* -O: a file or "-" */
+  bool json;                /* --json */
+  double deadline_s;        /* --deadline; 0: none */
+  char **headers;           /* -H, point into argv */
+  size_t nheaders;
+  const char *user_agent;   /* -A */
+  bool insecure;            /* -k */
+  const char *cacert;       /* --cacert */
+  long connect_timeout_ms;  /* --connect-timeout; 0: libcurl's 300 s */
+  long timeout_ms;          /* --timeout; 0: none */
+  long max_redirs;          /* --max-redirs */
+  bool help, version;
+};
+
+/* Parses argv.  0: run; 1: --help or --version was handled (exit 0);
+ * -1: usage error, one line in d (exit 2).  opts->urls and ->headers are
+ * malloc'd arrays: free with cli_args_free. */
+int cli_args_parse(int argc, char **argv, struct cli_opts *opts,
+                   struct diag *d);
+void cli_args_free(struct cli_opts *opts);
+
+/* Writes --help to f. */
+void cli_args_help(FILE *f);
+
+#endif

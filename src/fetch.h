@@ -1,0 +1,99 @@
+/*
+ * fetch.h - the fetch task: one job, one task.
+ *
+ * The root task (run.c) owns a job_run per job in flight and lends it to
+ * the job's fetch task, which fills `res` and never touches the run after
+ * it ends (its drop function has run by then).  So whatever the task's
+ * fate (OK, PANICKED, CANCELLED), the root still has the job and whatever
+ * the task recorded, and writes exactly one record for it.
+ */
+#ifndef JFETCH_FETCH_H
+#define JFETCH_FETCH_H
+
+#include "job.h"
+#include "output.h"
+
+#include <rt.h>
+
+enum outcome { OUT_OK = 0, OUT_APP_ERROR, OUT_PANICKED, OUT_CANCELLED };
+
+struct job_result {
+  int outcome;
+  const char *error_kind; /* static; NULL when ok */
+  char *error;            /* malloc'd; NULL when ok */
+  long http_status;       /* 0: no response */
+  uint64_t bytes;         /* body bytes received and kept */
+  char *effective_url;    /* malloc'd; NULL: never connected */
+  uint64_t elapsed_ms;
+  unsigned attempts;
+  bool skipped;           /* --skip-existing found the file there */
+};
+
+/* Settings shared by every fetch task of a run (read-only while it runs). */
+struct fetch_cfg {
+  output_dir *od;          /* NULL: bodies go to standard output */
+  bool spool;              /* stdout with several jobs: spool each body */
+  long connect_timeout_ms; /* 0: libcurl's default */
+  long timeout_ms;         /* per attempt, when the job sets none; 0: none */
+  int retries;             /* when the job sets none */
+  uint64_t retry_delay_ms; /* backoff base: attempt k waits up to base*2^k */
+  uint64_t retry_max_time_ms; /* no retry starts later than this; 0: none */
+  long speed_limit;        /* bytes/s below which ... */
+  long speed_time;         /* ... for this many seconds is a stall */
+  long max_redirs;
+  uint64_t max_filesize;   /* 0: none */
+  uint64_t limit_rate;     /* bytes/s per transfer; 0: none */
+  const char *user_agent;
+  char *const *headers;    /* -H, "Name: value" */
+  size_t nheaders;
+  bool insecure;
+  const char *cacert;
+  bool create_dirs;
+  bool resume;             /* --continue: append to an existing .part */
+  bool skip_existing;
+  bool do_fsync;
+  rt_sem *slots;           /* -j slots, when tasks may outnumber them */
+  const char *panic_ids;   /* JFETCH_PANIC_JOB, comma-separated */
+  const char *hang_ids;    /* JFETCH_HANG_JOB */
+};
+
+struct job_run {
+  struct job job;
+  char *rel;               /* output path under od; NULL for stdout */
+  struct job_result res;
+  int spool_fd;            /* stdout spool, -1 if none */
+  uint64_t start_ns;       /* when the root spawned its task */
+  rt_sem *host_sem;        /* --per-host slots of its host, or NULL */
+  const struct fetch_cfg *cfg;
+};
+
+extern const rt_task_type fetch_task_type;
+
+/* The state to spawn a fetch task with (copied in by rt_spawn). */
+void fetch_task_state(struct job_run *run, void *state, size_t *size);
+size_t fetch_task_state_size(void);
+
+/* Names a CURLcode's class for error_kind. */
+const char *fetch_error_kind(int curl_code);
+
+/* True if a failure is worth another attempt: connection failures,
+ * timeouts, resets and truncations; HTTP 408, 429, 500, 502, 503, 504. */
+bool fetch_transient(int curl_code, long http_status);
+
+/* The wait before attempt number `attempt` (2, 3, ...): uniformly random
+ * in [0, min(cap, base * 2^(attempt-2))] (full jitter), or the server's
+ * Retry-After if that is longer (capped too).  rnd is a caller-kept
+ * xorshift state. */
+uint64_t fetch_backoff_ms(uint64_t base_ms, unsigned attempt,
+                          uint64_t retry_after_ms, uint32_t *rnd);
+
+/* True if status is acceptable for job j (expect_status, else 2xx). */
+bool fetch_status_expected(const struct job *j, long status);
+
+/* True if id (or, for a job without an id, its decimal index) is listed
+ * in the comma-separated list. */
+bool fetch_job_listed(const char *list, const struct job *j);
+
+void job_result_free(struct job_result *r);
+
+#endif

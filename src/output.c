@@ -1,0 +1,341 @@
+/*
+ * output.c - file names from URLs, the output directory, .part files.
+ *
+ * Containment: the output directory is opened once; every job file is
+ * reached from that descriptor with openat(), one component at a time,
+ * each with O_NOFOLLOW (and O_DIRECTORY for directories).  Paths with "..",
+ * "." or empty components are refused before that, so the walk can only
+ * go down, and a symbolic link anywhere below the output directory (a
+ * planted "out/sub -> /etc", or "out/x.part -> /etc/passwd") stops it with
+ * ELOOP instead of being followed.  The final rename is renameat() within
+ * one directory descriptor; rename never follows a link at the target.
+ * (openat2's RESOLVE_BENEATH would do the same in one call, but it needs
+ * Linux 5.6 and its headers; the walk works everywhere.)
+ *
+ * A job writes NAME.part and renames it to NAME only on success, so a
+ * failed, cancelled or interrupted job never leaves a file at NAME.
+ */
+#include "output.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct output_dir {
+  int fd;
+  char *path;
+};
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/* Percent-decodes [s, s+n) into a new string; NULL if it would hold a
+ * NUL, '/', backslash or control byte. */
+static char *decode_segment(const char *s, size_t n) {
+  char *d = malloc(n + 1);
+  if (!d)
+    return NULL;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
+        hexval(s[i + 2]) >= 0) {
+      c = (unsigned char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+      i += 2;
+    }
+    if (c < 0x20 || c == 0x7f || c == '/' || c == '\\') {
+      free(d);
+      return NULL;
+    }
+    d[k++] = (char)c;
+  }
+  d[k] = '\0';
+  return d;
+}
+
+char *output_name_from_url(const char *url, const char **why) {
+  CURLU *u = curl_url();
+  char *path = NULL;
+  if (!u || curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) ||
+      curl_url_get(u, CURLUPART_PATH, &path, 0)) {
+    curl_url_cleanup(u);
+    *why = "the URL cannot be parsed";
+    return NULL;
+  }
+  curl_url_cleanup(u);
+  size_t len = strlen(path);
+  while (len > 0 && path[len - 1] == '/')
+    len--;
+  size_t start = len;
+  while (start > 0 && path[start - 1] != '/')
+    start--;
+  bool trailing = len < strlen(path);
+  char *name = NULL;
+  if (len == start || trailing)
+    *why = "its path has no file name (it is empty or ends in '/')";
+  else if (!(name = decode_segment(path + start, len - start)))
+    *why = "its file name decodes to a '/', '\\' or control character";
+  else if (!strcmp(name, ".") || !strcmp(name, "..") || !*name ||
+           strlen(name) > NAME_MAX) {
+    *why = !*name || strlen(name) <= NAME_MAX
+               ? "its file name is \".\" or \"..\""
+               : "its file name is longer than 255 bytes";
+    free(name);
+    name = NULL;
+  }
+  curl_free(path);
+  return name;
+}
+
+int output_check_relpath(const char *p, const char **why) {
+  if (!*p) {
+    *why = "is empty";
+    return -1;
+  }
+  if (*p == '/') {
+    *why = "is an absolute path";
+    return -1;
+  }
+  if (strlen(p) > PATH_MAX) {
+    *why = "is too long";
+    return -1;
+  }
+  const char *seg = p;
+  for (const char *c = p;; c++) {
+    if (*c == '/' || *c == '\0') {
+      size_t n = (size_t)(c - seg);
+      if (n == 0) {
+        *why = *c ? "has an empty path component" : "ends in '/'";
+        return -1;
+      }
+      if ((n == 1 && seg[0] == '.') || (n == 2 && !memcmp(seg, "..", 2))) {
+        *why = "has a \".\" or \"..\" component";
+        return -1;
+      }
+      if (n > NAME_MAX) {
+        *why = "has a component longer than 255 bytes";
+        return -1;
+      }
+      if (!*c)
+        return 0;
+      seg = c + 1;
+    } else if ((unsigned char)*c < 0x20 || *c == 0x7f || *c == '\\') {
+      *why = "holds a control character or backslash";
+      return -1;
+    }
+  }
+}
+
+/* ---- the directory walk ---------------------------------------------- */
+
+/* Opens directory `name` under dirfd without following links; creates it
+ * first if asked.  Returns the new fd or -1 (errno). */
+static int open_subdir(int dirfd, const char *name, bool create) {
+  int fd = openat(dirfd, name,
+                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT && create) {
+    if (mkdirat(dirfd, name, 0755) < 0 && errno != EEXIST)
+      return -1;
+    fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  }
+  if (fd < 0 && errno == ENOTDIR) {
+    /* O_NOFOLLOW|O_DIRECTORY on a symlink gives ENOTDIR on Linux */
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISLNK(st.st_mode))
+      errno = ELOOP;
+  }
+  return fd;
+}
+
+/* Walks rel's directories under base.  Returns the fd of the last
+ * directory and points *leaf at the final component, or -1. */
+static int walk(int base, const char *rel, bool create, const char **leaf) {
+  int fd = dup(base);
+  if (fd < 0)
+    return -1;
+  char comp[NAME_MAX + 1];
+  const char *p = rel;
+  const char *slash;
+  while ((slash = strchr(p, '/'))) {
+    size_t n = (size_t)(slash - p);
+    if (n > NAME_MAX) {
+      close(fd);
+      errno = ENAMETOOLONG;
+      return -1;
+    }
+    memcpy(comp, p, n);
+    comp[n] = '\0';
+    int nfd = open_subdir(fd, comp, create);
+    int e = errno;
+    close(fd);
+    if (nfd < 0) {
+      errno = e;
+      return -1;
+    }
+    fd = nfd;
+    p = slash + 1;
+  }
+  *leaf = p;
+  return fd;
+}
+
+int output_dir_open(const char *path, output_dir **out) {
+  output_dir *od = calloc(1, sizeof(*od));
+  if (!od)
+    return -1;
+  od->path = strdup(path);
+  if (!od->path)
+    goto fail;
+  /* the user named this directory: follow links in it, create it */
+  char *tmp = strdup(path);
+  if (!tmp)
+    goto fail;
+  for (char *c = tmp + 1; *c; c++) {
+    if (*c != '/')
+      continue;
+    *c = '\0';
+    if (mkdir(tmp, 0755) < 0 && errno != EEXIST) {
+      free(tmp);
+      goto fail;
+    }
+    *c = '/';
+  }
+  free(tmp);
+  if (mkdir(path, 0755) < 0 && errno != EEXIST)
+    goto fail;
+  od->fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (od->fd < 0)
+    goto fail;
+  *out = od;
+  return 0;
+fail:;
+  int e = errno;
+  free(od->path);
+  free(od);
+  errno = e;
+  return -1;
+}
+
+void output_dir_close(output_dir *od) {
+  if (!od)
+    return;
+  close(od->fd);
+  free(od->path);
+  free(od);
+}
+
+const char *output_dir_path(const output_dir *od) { return od->path; }
+
+/* ---- files --------------------------------------------------------------- */
+
+int output_file_open(output_dir *od, const char *rel, bool create_dirs,
+                     bool resume, struct output_file *f) {
+  memset(f, 0, sizeof(*f));
+  f->fd = f->dirfd = -1;
+  const char *leaf;
+  f->dirfd = walk(od->fd, rel, create_dirs, &leaf);
+  if (f->dirfd < 0)
+    return -1;
+  size_t n = strlen(leaf);
+  f->name = strdup(leaf);
+  f->part = malloc(n + sizeof(".part"));
+  if (!f->name || !f->part)
+    goto fail;
+  memcpy(f->part, leaf, n);
+  memcpy(f->part + n, ".part", sizeof(".part"));
+  int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
+  if (!resume)
+    flags |= O_TRUNC;
+  f->fd = openat(f->dirfd, f->part, flags, 0644);
+  if (f->fd < 0)
+    goto fail;
+  if (resume) {
+    f->offset = lseek(f->fd, 0, SEEK_END);
+    if (f->offset < 0)
+      goto fail;
+  }
+  return 0;
+fail:;
+  int e = errno;
+  output_file_abort(f, true);
+  errno = e;
+  return -1;
+}
+
+int output_file_write(struct output_file *f, const void *buf, size_t n) {
+  const char *p = buf;
+  while (n > 0) {
+    ssize_t w = write(f->fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+int output_file_commit(struct output_file *f, bool do_fsync) {
+  int rc = 0;
+  if (do_fsync && fsync(f->fd) < 0)
+    rc = -1;
+  if (close(f->fd) < 0)
+    rc = -1;
+  f->fd = -1;
+  if (rc == 0 && renameat(f->dirfd, f->part, f->dirfd, f->name) < 0)
+    rc = -1;
+  if (rc == 0 && do_fsync && fsync(f->dirfd) < 0)
+    rc = -1;
+  int e = errno;
+  if (rc < 0)
+    unlinkat(f->dirfd, f->part, 0);
+  close(f->dirfd);
+  f->dirfd = -1;
+  free(f->name);
+  free(f->part);
+  f->name = f->part = NULL;
+  errno = e;
+  return rc;
+}
+
+void output_file_abort(struct output_file *f, bool keep) {
+  if (f->fd >= 0)
+    close(f->fd);
+  if (f->dirfd >= 0) {
+    if (!keep && f->part)
+      unlinkat(f->dirfd, f->part, 0);
+    close(f->dirfd);
+  }
+  f->fd = f->dirfd = -1;
+  free(f->name);
+  free(f->part);
+  f->name = f->part = NULL;
+}
+
+bool output_exists(output_dir *od, const char *rel) {
+  const char *leaf;
+  int fd = walk(od->fd, rel, false, &leaf);
+  if (fd < 0)
+    return false;
+  struct stat st;
+  bool ok = fstatat(fd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(st.st_mode);
+  close(fd);
+  return ok;
+}

@@ -1,0 +1,702 @@
+/*
+ * run.c - a run: the validation pass, the reader, the root task.
+ *
+ *   main thread: validate every re-readable source in a first streaming
+ *     pass (parse errors, file names, duplicate ids and outputs), so bad
+ *     input stops the run with exit 2 before anything is fetched; then
+ *     start the runtime and block on the root task.
+ *   reader thread: reads the jobs again (or for the first time, from
+ *     stdin, validating as it goes) and hands them to the root through a
+ *     bounded queue; blocking reads never stall the root.
+ *   root task (on the main thread, in rt_block_on): keeps up to -j fetch
+ *     tasks in a JoinSet, tagged with their job_run, and waits on whichever
+ *     comes first: a finished task (join_next), a new job, an interrupt
+ *     (a token the signal thread cancels), the --deadline timer.
+ *
+ * Exactly one record per job: a finished task's record comes from its
+ * job_run, which the root owns, so a panicked or cancelled task is still
+ * reported with its job's details.  When the run stops early (interrupt,
+ * deadline) the jobs that never started are read to the end (for files)
+ * and recorded as cancelled too.  From stdin a bad job stops the reading,
+ * the jobs already started finish and are reported, and the exit is 2.
+ */
+#include "run.h"
+
+#include "fetch.h"
+#include "report.h"
+#include "seen.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FEED_CAP 1024
+
+enum stop { STOP_NONE = 0, STOP_INTERRUPT, STOP_DEADLINE, STOP_BAD_INPUT };
+
+/* The sources of a run, in order: command-line URLs, -i, --jobs. */
+struct sources {
+  jobs_src *src[3];
+  size_t n;
+};
+
+struct checker {
+  seen *ids;
+  seen *outputs;
+  bool derive;        /* outputs go to files: every job needs a name */
+  uint64_t next_index;
+};
+
+struct feed {
+  pthread_mutex_t mu;
+  pthread_cond_t room;
+  struct job_run *q[FEED_CAP];
+  size_t head, len;
+  bool done, failed, stop;
+  struct diag err;
+  rt_notify *ready;
+};
+
+struct ctx {
+  const struct cli_opts *o;
+  struct sources srcs;
+  bool validated;     /* every source was checked by the first pass */
+  struct checker chk;
+  struct fetch_cfg cfg;
+  struct feed feed;
+  struct report *rep;
+  rt_joinset *set;
+  rt_token *stop_tok;
+  size_t inflight;
+  enum stop stop;
+  uint64_t deadline_ns;
+  pthread_t reader;
+  bool reader_started;
+  char *fixed_rel;    /* --output FILE: the leaf name of FILE */
+};
+
+/* ---- checking a job ------------------------------------------------------- */
+
+static int check_fail(struct diag *d, const char *src, const struct job *j,
+                      const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int check_fail(struct diag *d, const char *src, const struct job *j,
+                      const char *fmt, ...) {
+  int n = j->line ? snprintf(d->text, sizeof(d->text), "%s:%u: ", src,
+                             j->line)
+                  : snprintf(d->text, sizeof(d->text), "%s: URL %" PRIu64
+                             ": ", src, j->index + 1);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(d->text + n, sizeof(d->text) - (size_t)n, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+/* Works out a job's output path and checks it and its id for clashes.
+ * On success *rel is malloc'd (or NULL when bodies go to stdout). */
+static int check_job(struct checker *c, const char *src, struct job *j,
+                     char **rel, struct diag *d) {
+  *rel = NULL;
+  if (j->id) {
+    uint64_t first;
+    int r = seen_add(c->ids, j->id, j->index, &first);
+    if (r == 1)
+      return check_fail(d, src, j, "job %" PRIu64 " has id \"%s\", as job "
+                        "%" PRIu64 " does: ids must be unique",
+                        j->index + 1, j->id, first + 1);
+    if (r < 0)
+      return check_fail(d, src, j, "out of memory");
+  }
+  if (!c->derive)
+    return 0;
+  const char *why;
+  char *name = j->output ? strdup(j->output)
+                         : output_name_from_url(j->url, &why);
+  if (!name && j->output)
+    return check_fail(d, src, j, "out of memory");
+  if (!name)
+    return check_fail(d, src, j, "cannot name a file after \"%s\": %s; "
+                      "give the job an \"output\"", j->url, why);
+  size_t n = strlen(name);
+  bool is_part = n > 5 && !strcmp(name + n - 5, ".part");
+  char alt[JOB_MAX_PATH + 8];
+  if (is_part)
+    snprintf(alt, sizeof(alt), "%.*s", (int)(n - 5), name);
+  else
+    snprintf(alt, sizeof(alt), "%s.part", name);
+  uint64_t first;
+  int r = seen_find(c->outputs, alt, &first) ? 1
+                                             : seen_add(c->outputs, name,
+                                                        j->index, &first);
+  if (r != 0) {
+    free(name);
+    return r < 0 ? check_fail(d, src, j, "out of memory")
+                 : check_fail(d, src, j, "job %" PRIu64 " would write \"%s\""
+                              ", which job %" PRIu64 " writes (or uses as "
+                              "its .part file): give one of them another "
+                              "\"output\"", j->index + 1, alt + 0,
+                              first + 1);
+  }
+  *rel = name;
+  return 0;
+}
+
+/* ---- sources ---------------------------------------------------------------- */
+
+static int open_sources(struct ctx *c, struct diag *d) {
+  const struct cli_opts *o = c->o;
+  struct sources *s = &c->srcs;
+  if (o->nurls && jobs_src_open_args(o->urls, o->nurls, &s->src[s->n++]))
+    return snprintf(d->text, sizeof(d->text), "out of memory"), -1;
+  if (o->input_file &&
+      jobs_src_open(o->input_file, JOBS_TEXT, &s->src[s->n++], d) < 0)
+    return -1;
+  if (o->jobs_file) {
+    int fmt = o->jobs_format;
+    if (fmt < 0)
+      fmt = jobs_format_from_name(o->jobs_file);
+    if (fmt < 0)
+      fmt = JOBS_JSON;
+    if (jobs_src_open(o->jobs_file, fmt, &s->src[s->n++], d) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+static void close_sources(struct sources *s) {
+  for (size_t i = 0; i < s->n; i++)
+    jobs_src_close(s->src[i]);
+  s->n = 0;
+}
+
+/* First pass over the re-readable sources.  Counts jobs into *total. */
+static int validate(struct ctx *c, uint64_t *total, struct diag *d) {
+  c->validated = true;
+  struct job j;
+  for (size_t i = 0; i < c->srcs.n; i++) {
+    jobs_src *s = c->srcs.src[i];
+    if (!jobs_src_seekable(s)) {
+      c->validated = false;
+      continue;
+    }
+    int rc;
+    while ((rc = jobs_src_next(s, &j, d)) == 1) {
+      j.index = c->chk.next_index++;
+      char *rel;
+      rc = check_job(&c->chk, jobs_src_name(s), &j, &rel, d);
+      free(rel);
+      job_free(&j);
+      if (rc < 0)
+        return -1;
+    }
+    if (rc < 0 || jobs_src_rewind(s) < 0)
+      return -1;
+  }
+  *total = c->chk.next_index;
+  c->chk.next_index = 0;
+  return 0;
+}
+
+/* ---- the reader thread -------------------------------------------------------- */
+
+static bool feed_push(struct feed *f, struct job_run *run) {
+  pthread_mutex_lock(&f->mu);
+  while (f->len == FEED_CAP && !f->stop)
+    pthread_cond_wait(&f->room, &f->mu);
+  bool ok = !f->stop;
+  if (ok)
+    f->q[(f->head + f->len++) % FEED_CAP] = run;
+  pthread_mutex_unlock(&f->mu);
+  if (ok)
+    rt_notify_one(f->ready);
+  return ok;
+}
+
+static struct job_run *feed_pop(struct feed *f) {
+  struct job_run *run = NULL;
+  pthread_mutex_lock(&f->mu);
+  if (f->len) {
+    run = f->q[f->head];
+    f->head = (f->head + 1) % FEED_CAP;
+    f->len--;
+    pthread_cond_signal(&f->room);
+  }
+  pthread_mutex_unlock(&f->mu);
+  return run;
+}
+
+static void run_free(struct job_run *run) {
+  job_free(&run->job);
+  job_result_free(&run->res);
+  if (run->spool_fd >= 0)
+    close(run->spool_fd);
+  free(run->rel);
+  free(run);
+}
+
+/* Names a job's output without the duplicate checks (for jobs the first
+ * pass already checked). */
+static int name_only(struct ctx *c, jobs_src *s, struct job *j, char **rel,
+                     struct diag *d) {
+  const char *why = "out of memory";
+  *rel = NULL;
+  if (c->fixed_rel)
+    *rel = strdup(c->fixed_rel);
+  else if (!c->chk.derive)
+    return 0;
+  else if (j->output)
+    *rel = strdup(j->output);
+  else
+    *rel = output_name_from_url(j->url, &why);
+  if (!*rel)
+    return check_fail(d, jobs_src_name(s), j, "cannot name a file after "
+                      "\"%s\": %s", j->url, why);
+  return 0;
+}
+
+static struct job_run *make_run(struct ctx *c, jobs_src *s, struct job *j,
+                                struct diag *d) {
+  j->index = c->chk.next_index++;
+  char *rel = NULL;
+  int rc = jobs_src_seekable(s) || c->fixed_rel
+               ? name_only(c, s, j, &rel, d)
+               : check_job(&c->chk, jobs_src_name(s), j, &rel, d);
+  if (rc < 0)
+    return NULL;
+  struct job_run *run = calloc(1, sizeof(*run));
+  if (!run) {
+    free(rel);
+    snprintf(d->text, sizeof(d->text), "out of memory");
+    return NULL;
+  }
+  run->job = *j;
+  job_init(j);
+  run->rel = rel;
+  run->spool_fd = -1;
+  run->cfg = &c->cfg;
+  return run;
+}
+
+static void *reader_main(void *arg) {
+  struct ctx *c = arg;
+  struct feed *f = &c->feed;
+  struct diag d = {{0}};
+  bool failed = false;
+  for (size_t i = 0; i < c->srcs.n && !failed; i++) {
+    jobs_src *s = c->srcs.src[i];
+    struct job j;
+    int rc;
+    while ((rc = jobs_src_next(s, &j, &d)) == 1) {
+      struct job_run *run = make_run(c, s, &j, &d);
+      job_free(&j);
+      if (!run || !feed_push(f, run)) {
+        if (run)
+          run_free(run);
+        failed = !run;
+        break;
+      }
+    }
+    if (rc < 0)
+      failed = true;
+    if (f->stop)
+      break;
+  }
+  pthread_mutex_lock(&f->mu);
+  f->done = true;
+  f->failed = failed;
+  f->err = d;
+  pthread_mutex_unlock(&f->mu);
+  rt_notify_one(f->ready);
+  return NULL;
+}
+
+/* ---- the root task --------------------------------------------------------------- */
+
+static const char *stop_reason(enum stop s, bool started) {
+  switch (s) {
+  case STOP_INTERRUPT:
+    return started ? "interrupted" : "interrupted before it started";
+  case STOP_DEADLINE:
+    return started ? "the --deadline passed" : "the --deadline passed before "
+                                               "it started";
+  case STOP_BAD_INPUT:
+    return "the input had an error";
+  default:
+    return "cancelled";
+  }
+}
+
+static void copy_spool(int fd) {
+  char buf[65536];
+  ssize_t n;
+  if (lseek(fd, 0, SEEK_SET) < 0)
+    return;
+  fflush(stdout);
+  while ((n = read(fd, buf, sizeof(buf))) > 0)
+    if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+      break;
+  fflush(stdout);
+}
+
+static void record(struct ctx *c, struct job_run *run) {
+  if (run->res.outcome == OUT_OK && run->spool_fd >= 0)
+    copy_spool(run->spool_fd);
+  report_record(c->rep, run);
+  run_free(run);
+}
+
+static void record_unstarted(struct ctx *c, struct job_run *run) {
+  run->res.outcome = OUT_CANCELLED;
+  run->res.error_kind = "cancelled";
+  run->res.error = strdup(stop_reason(c->stop, false));
+  record(c, run);
+}
+
+static void finished(struct ctx *c, rt_join *j) {
+  struct job_run *run = (struct job_run *)(uintptr_t)j->tag;
+  struct job_result *r = &run->res;
+  c->inflight--;
+  if (j->status != RT_JOIN_OK) {
+    free(r->error);
+    if (j->status == RT_JOIN_PANICKED) {
+      r->outcome = OUT_PANICKED;
+      r->error_kind = "panic";
+      r->error = j->panic;
+      j->panic = NULL;
+    } else {
+      r->outcome = OUT_CANCELLED;
+      r->error_kind = "cancelled";
+      r->error = strdup(stop_reason(c->stop, true));
+    }
+    r->bytes = 0;
+    r->elapsed_ms = (rt_now() - run->start_ns) / 1000000u;
+  }
+  record(c, run);
+}
+
+static void spawn_ready(struct ctx *c) {
+  struct job_run *run;
+  while ((c->stop || c->inflight < c->o->concurrency) &&
+         (run = feed_pop(&c->feed))) {
+    if (c->stop) {
+      record_unstarted(c, run);
+      continue;
+    }
+    unsigned char state[1024];
+    size_t size;
+    fetch_task_state(run, state, &size);
+    run->start_ns = rt_now();
+    int rc = rt_joinset_spawn(c->set, &fetch_task_type, state, size,
+                              (uintptr_t)run);
+    if (rc != 0) {
+      run->res.outcome = OUT_APP_ERROR;
+      run->res.error_kind = "other";
+      run->res.error = strdup(rt_strerror(rc));
+      record(c, run);
+      continue;
+    }
+    c->inflight++;
+  }
+}
+
+static void stop_now(struct ctx *c, enum stop why) {
+  c->stop = why;
+  rt_joinset_abort_all(c->set);
+  if (why == STOP_INTERRUPT) {
+    pthread_mutex_lock(&c->feed.mu);
+    /* stdin may never end: stop reading it; files are read to the end so
+     * every job gets its record */
+    bool seekable = c->validated;
+    if (!seekable)
+      c->feed.stop = true;
+    pthread_cond_broadcast(&c->feed.room);
+    pthread_mutex_unlock(&c->feed.mu);
+  }
+}
+
+static bool feed_finished(struct ctx *c) {
+  pthread_mutex_lock(&c->feed.mu);
+  bool fin = c->feed.done && c->feed.len == 0;
+  bool failed = c->feed.done && c->feed.failed;
+  pthread_mutex_unlock(&c->feed.mu);
+  if (failed && c->stop == STOP_NONE)
+    c->stop = STOP_BAD_INPUT;
+  return fin;
+}
+
+static int wait_any(rt_cx *cx, struct ctx *c) {
+  rt_join j;
+  if (c->inflight && rt_joinset_join_next(cx, c->set, &j) == 0) {
+    finished(c, &j);
+    rt_join_clear(&j);
+    return RT_READY;
+  }
+  if (!c->stop && rt_token_wait(cx, c->stop_tok) == 0) {
+    stop_now(c, STOP_INTERRUPT);
+    return RT_READY;
+  }
+  if (!c->stop && c->deadline_ns &&
+      rt_sleep_until(cx, c->deadline_ns) == RT_READY) {
+    stop_now(c, STOP_DEADLINE);
+    return RT_READY;
+  }
+  if (c->stop || c->inflight < c->o->concurrency) {
+    if (rt_notify_wait(cx, c->feed.ready) == RT_READY)
+      return RT_READY;
+  }
+  return RT_PENDING;
+}
+
+struct root {
+  int pc;
+  struct ctx *c;
+};
+
+static int root_poll(rt_cx *cx, void *p, void **out) {
+  struct root *st = p;
+  struct ctx *c = st->c;
+  (void)out;
+  RT_BEGIN(st->pc);
+  for (;;) {
+    spawn_ready(c);
+    if (c->inflight == 0 && feed_finished(c))
+      break;
+    if (c->stop == STOP_BAD_INPUT && c->inflight == 0)
+      break;
+    report_flush(c->rep);
+    RT_AWAIT(st->pc, wait_any(cx, c));
+  }
+  report_flush(c->rep);
+  RT_END(st->pc);
+  return RT_READY;
+}
+
+static const rt_task_type root_type = {"root", root_poll, NULL, NULL};
+
+/* ---- signals ---------------------------------------------------------------------- */
+
+static void *signal_main(void *arg) {
+  rt_token *tok = arg;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int sig;
+  if (sigwait(&set, &sig) != 0)
+    return NULL;
+  rt_token_cancel(tok);
+  if (sigwait(&set, &sig) != 0)
+    return NULL;
+  static const char msg[] = "jfetch: interrupted again, exiting now\n";
+  if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+    _exit(EXIT_INTERRUPTED);
+  _exit(EXIT_INTERRUPTED);
+}
+
+static void block_signals(void) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+/* ---- setup ------------------------------------------------------------------------- */
+
+static int setup_output(struct ctx *c, uint64_t total, struct diag *d,
+                        struct report_cfg *rc) {
+  const struct cli_opts *o = c->o;
+  bool stdout_mode = (o->output && !strcmp(o->output, "-")) ||
+                     (!o->output && !o->output_dir && o->nurls == 1 &&
+                      !o->input_file && !o->jobs_file);
+  memset(rc, 0, sizeof(*rc));
+  rc->json = o->json ? stdout : NULL;
+  if (stdout_mode) {
+    c->chk.derive = false;
+    c->cfg.spool = !(c->validated && total == 1);
+    rc->stdout_path = "-";
+    return 0;
+  }
+  const char *dir = o->output_dir;
+  if (o->output) {
+    if (!c->validated || total != 1)
+      return snprintf(d->text, sizeof(d->text), "--output FILE takes "
+                      "exactly one job (use --output-dir for more)"), -1;
+    rc->stdout_path = o->output;
+  }
+  if (!dir && !o->output) {
+    for (size_t i = 0; i < c->srcs.n && !dir; i++)
+      dir = jobs_src_output_dir(c->srcs.src[i]);
+    const char *why;
+    if (dir && output_check_relpath(dir, &why) < 0)
+      return snprintf(d->text, sizeof(d->text), "the job file's output_dir "
+                      "\"%s\" %s (a job file may only name a directory "
+                      "below the current one)", dir, why), -1;
+  }
+  if (!dir)
+    dir = ".";
+  rc->path_base = dir;
+  return 0;
+}
+
+static int open_output_dir(struct ctx *c, const struct report_cfg *rc,
+                           struct diag *d) {
+  const char *dir = rc->path_base;
+  if (!dir)
+    return 0;
+  char *tmp = NULL;
+  if (c->o->output) {
+    tmp = strdup(c->o->output);
+    char *slash = tmp ? strrchr(tmp, '/') : NULL;
+    dir = slash ? (slash == tmp ? "/" : (*slash = '\0', tmp)) : ".";
+  }
+  int rcode = output_dir_open(dir, &c->cfg.od);
+  if (rcode < 0)
+    snprintf(d->text, sizeof(d->text), "cannot create the output directory "
+             "'%s': %s", dir, strerror(errno));
+  free(tmp);
+  return rcode;
+}
+
+static void fill_cfg(struct ctx *c) {
+  const struct cli_opts *o = c->o;
+  struct fetch_cfg *f = &c->cfg;
+  f->connect_timeout_ms = o->connect_timeout_ms;
+  f->timeout_ms = o->timeout_ms;
+  f->retries = 0;
+  f->max_redirs = o->max_redirs;
+  f->user_agent = o->user_agent ? o->user_agent : "jfetch/" JFETCH_VERSION;
+  f->headers = o->headers;
+  f->nheaders = o->nheaders;
+  f->insecure = o->insecure;
+  f->cacert = o->cacert;
+  f->panic_ids = getenv("JFETCH_PANIC_JOB");
+  f->hang_ids = getenv("JFETCH_HANG_JOB");
+}
+
+static int exit_status(struct ctx *c) {
+  struct report_counts n;
+  report_counts(c->rep, &n);
+  if (c->stop == STOP_INTERRUPT)
+    return EXIT_INTERRUPTED;
+  if (c->stop == STOP_BAD_INPUT)
+    return EXIT_BAD_INPUT;
+  if (n.panicked || n.cancelled)
+    return EXIT_TASK_FAILURES;
+  return n.app_error ? EXIT_APP_ERRORS : EXIT_ALL_OK;
+}
+
+/* Prepares everything before the runtime starts.  -1: bad input. */
+static int prepare(struct ctx *c, struct diag *d) {
+  struct report_cfg rc;
+  uint64_t total = 0;
+  c->chk.ids = seen_create();
+  c->chk.outputs = seen_create();
+  c->chk.derive = true;
+  if (!c->chk.ids || !c->chk.outputs)
+    return snprintf(d->text, sizeof(d->text), "out of memory"), -1;
+  if (open_sources(c, d) < 0)
+    return -1;
+  /* naming needs to know the mode, the mode needs the count: validate
+   * with naming on, then turn it off for stdout */
+  if (validate(c, &total, d) < 0 || setup_output(c, total, d, &rc) < 0)
+    return -1;
+  if (open_output_dir(c, &rc, d) < 0)
+    return -1;
+  if (c->o->output && strcmp(c->o->output, "-")) {
+    const char *slash = strrchr(c->o->output, '/');
+    c->fixed_rel = strdup(slash ? slash + 1 : c->o->output);
+    if (!c->fixed_rel || !*c->fixed_rel)
+      return snprintf(d->text, sizeof(d->text), "--output: '%s' names no "
+                      "file", c->o->output), -1;
+  }
+  c->rep = report_create(&rc);
+  fill_cfg(c);
+  return c->rep ? 0 : -1;
+}
+
+static void cleanup(struct ctx *c) {
+  if (c->reader_started) {
+    if (c->feed.done || c->validated)
+      pthread_join(c->reader, NULL);
+    else
+      pthread_detach(c->reader); /* blocked on stdin: let exit end it */
+  }
+  for (struct job_run *r; (r = feed_pop(&c->feed));)
+    run_free(r);
+  close_sources(&c->srcs);
+  seen_destroy(c->chk.ids);
+  seen_destroy(c->chk.outputs);
+  report_destroy(c->rep);
+  output_dir_close(c->cfg.od);
+  free(c->fixed_rel);
+}
+
+static int run_root(struct ctx *c, rt_runtime *rt) {
+  if (rt_notify_create(&c->feed.ready) || rt_token_create(NULL, &c->stop_tok)
+      || rt_joinset_create(&c->set))
+    return -1;
+  pthread_mutex_init(&c->feed.mu, NULL);
+  pthread_cond_init(&c->feed.room, NULL);
+  rt_runtime_enter(rt);
+  pthread_t sig;
+  pthread_create(&sig, NULL, signal_main, c->stop_tok);
+  pthread_detach(sig);
+  if (pthread_create(&c->reader, NULL, reader_main, c) != 0)
+    return -1;
+  c->reader_started = true;
+  if (c->o->deadline_s > 0)
+    c->deadline_ns = rt_now() + (uint64_t)(c->o->deadline_s * 1e9);
+  struct root st = {0, c};
+  rt_join j;
+  rt_block_on(rt, &root_type, &st, sizeof(st), &j);
+  rt_join_clear(&j);
+  return 0;
+}
+
+int run_main(const struct cli_opts *o) {
+  struct ctx *c = calloc(1, sizeof(*c));
+  struct diag d = {{0}};
+  if (!c)
+    return EXIT_BAD_INPUT;
+  c->o = o;
+  block_signals();
+  if (prepare(c, &d) < 0) {
+    fprintf(stderr, "jfetch: %s\n", d.text[0] ? d.text : "out of memory");
+    cleanup(c);
+    free(c);
+    return EXIT_BAD_INPUT;
+  }
+  rt_config cfg;
+  rt_config_init(&cfg);
+  cfg.workers = o->threads;
+  rt_runtime *rt;
+  uint64_t t0 = rt_now();
+  int status = EXIT_BAD_INPUT;
+  if (rt_runtime_create(&cfg, &rt) != 0) {
+    fprintf(stderr, "jfetch: cannot start the runtime\n");
+  } else {
+    if (run_root(c, rt) == 0) {
+      if (c->stop == STOP_BAD_INPUT)
+        fprintf(stderr, "jfetch: %s\n", c->feed.err.text);
+      report_summary(c->rep, stderr, (double)(rt_now() - t0) / 1e9);
+      status = exit_status(c);
+    }
+    rt_joinset_destroy(c->set);
+    rt_runtime_destroy(rt);
+  }
+  rt_notify_destroy(c->feed.ready);
+  rt_token_destroy(c->stop_tok);
+  cleanup(c);
+  free(c);
+  return status;
+}
