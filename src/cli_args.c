@@ -21,9 +21,13 @@
 
 enum opt_id {
   O_CACERT,
+  O_CHECKSUM,
   O_CONCURRENCY,
   O_CONNECT_TIMEOUT,
+  O_CONTINUE,
+  O_CREATE_DIRS,
   O_DEADLINE,
+  O_FSYNC,
   O_HEADER,
   O_HELP,
   O_INPUT_FILE,
@@ -31,18 +35,28 @@ enum opt_id {
   O_JOBS,
   O_JOBS_FORMAT,
   O_JSON,
+  O_LIMIT_RATE,
+  O_MAX_FILESIZE,
   O_MAX_REDIRS,
   O_OUTPUT,
   O_OUTPUT_DIR,
+  O_PER_HOST,
+  O_RETRIES,
+  O_RETRY_DELAY,
+  O_RETRY_MAX_TIME,
+  O_SKIP_EXISTING,
+  O_SPEED_LIMIT,
+  O_SPEED_TIME,
   O_THREADS,
   O_TIMEOUT,
   O_USER_AGENT,
   O_VERSION
 };
 
-enum group { G_INPUT, G_RUN, G_OUTPUT, G_HTTP, G_INFO, G_COUNT };
+enum group { G_INPUT, G_RUN, G_RETRY, G_OUTPUT, G_HTTP, G_INFO, G_COUNT };
 static const char *const group_title[G_COUNT] = {
-    "Input", "Running", "Output and results", "HTTP", "Information"};
+    "Input", "Running", "Retries and timeouts", "Output and results",
+    "HTTP", "Information"};
 
 struct opt {
   const char *name;
@@ -57,39 +71,65 @@ struct opt {
 static const struct opt opts_table[] = {
     {"cacert", 0, O_CACERT, "FILE", G_HTTP,
      "CA certificates to verify peers with"},
+    {"checksum", 0, O_CHECKSUM, "sha256=HEX|FILE", G_OUTPUT,
+     "verify bodies: one digest, or a sha256sum list"},
     {"concurrency", 'j', O_CONCURRENCY, "N", G_RUN,
-     "jobs in flight at once (default 16)"},
-    {"connect-timeout", 0, O_CONNECT_TIMEOUT, "SECONDS", G_HTTP,
+     "transfers at once (default 16)"},
+    {"connect-timeout", 0, O_CONNECT_TIMEOUT, "SECONDS", G_RETRY,
      "give up connecting after this long"},
+    {"continue", 'c', O_CONTINUE, NULL, G_OUTPUT,
+     "resume from an existing NAME.part"},
+    {"create-dirs", 0, O_CREATE_DIRS, NULL, G_OUTPUT,
+     "create the directories an output path names"},
     {"deadline", 0, O_DEADLINE, "SECONDS", G_RUN,
-     "cancel whatever is still running after this long"},
+     "cancel what still runs after this long"},
+    {"fsync", 0, O_FSYNC, NULL, G_OUTPUT,
+     "fsync each file before it is renamed into place"},
     {"header", 'H', O_HEADER, "'NAME: VALUE'", G_HTTP,
-     "add a request header to every job (repeatable)"},
+     "add a request header (repeatable)"},
     {"help", 'h', O_HELP, NULL, G_INFO, "show this help and exit"},
     {"input-file", 'i', O_INPUT_FILE, "FILE", G_INPUT,
-     "read URLs from FILE, one a line ('-' for stdin)"},
+     "URLs from FILE, one a line ('-': stdin)"},
     {"insecure", 'k', O_INSECURE, NULL, G_HTTP,
      "do not verify TLS certificates"},
     {"jobs", 0, O_JOBS, "FILE", G_INPUT,
-     "read jobs from a JSON or JSON Lines file ('-' for stdin)"},
+     "jobs from a JSON / JSON Lines file ('-': stdin)"},
     {"jobs-format", 0, O_JOBS_FORMAT, "json|jsonl", G_INPUT,
-     "format of --jobs (default: from the file name, else json)"},
+     "format of --jobs (default: from its name)"},
     {"json", 0, O_JSON, NULL, G_OUTPUT,
-     "write one JSON result record per job to stdout"},
+     "one JSON result record per job on stdout"},
+    {"limit-rate", 0, O_LIMIT_RATE, "RATE", G_HTTP,
+     "cap each transfer at RATE bytes/s (K, M, G)"},
+    {"max-filesize", 0, O_MAX_FILESIZE, "SIZE", G_OUTPUT,
+     "fail a job whose body exceeds SIZE (K, M, G)"},
     {"max-redirs", 0, O_MAX_REDIRS, "N", G_HTTP,
      "follow at most N redirects (default 20)"},
     {"output", 'O', O_OUTPUT, "FILE", G_OUTPUT,
-     "write the body to FILE ('-': stdout, each body whole)"},
+     "one job's body to FILE ('-': all to stdout)"},
     {"output-dir", 'o', O_OUTPUT_DIR, "DIR", G_OUTPUT,
-     "save files under DIR, created if needed (default .)"},
+     "save files under DIR (default .)"},
+    {"per-host", 0, O_PER_HOST, "N", G_RUN,
+     "at most N transfers to one host at once"},
+    {"retries", 0, O_RETRIES, "N", G_RETRY,
+     "retry transient failures N times (default 0)"},
+    {"retry-delay", 0, O_RETRY_DELAY, "SECONDS", G_RETRY,
+     "backoff base: waits double from it (default 1)"},
+    {"retry-max-time", 0, O_RETRY_MAX_TIME, "SECONDS", G_RETRY,
+     "start no retry after this long"},
+    {"skip-existing", 0, O_SKIP_EXISTING, NULL, G_OUTPUT,
+     "skip jobs whose file already exists"},
+    {"speed-limit", 0, O_SPEED_LIMIT, "BYTES", G_RETRY,
+     "a transfer slower than this is stalled ..."},
+    {"speed-time", 0, O_SPEED_TIME, "SECONDS", G_RETRY,
+     "... after this long (a timeout)"},
     {"threads", 0, O_THREADS, "N", G_RUN,
      "worker threads (default: one per CPU)"},
-    {"timeout", 0, O_TIMEOUT, "SECONDS", G_HTTP,
-     "give up on a job's transfer after this long"},
+    {"timeout", 0, O_TIMEOUT, "SECONDS", G_RETRY,
+     "give up on an attempt after this long"},
     {"user-agent", 'A', O_USER_AGENT, "STRING", G_HTTP,
      "User-Agent header (default jfetch/VERSION)"},
     {"version", 0, O_VERSION, NULL, G_INFO,
-     "show versions (jfetch, libcurl and its features) and exit"},
+     "show versions and features, and exit"},
 };
 #define NOPTS (sizeof(opts_table) / sizeof(opts_table[0]))
 
@@ -204,6 +244,29 @@ static int parse_ms(const struct opt *o, const char *v, long *out,
   return 0;
 }
 
+/* A byte count with an optional K, M or G suffix (powers of 1024). */
+static int parse_size(const struct opt *o, const char *v, uint64_t *out,
+                      struct diag *d) {
+  char *end;
+  errno = 0;
+  double x = strtod(v, &end);
+  double mul = 1;
+  switch (*end) {
+  case 'k': case 'K': mul = 1024.0; end++; break;
+  case 'm': case 'M': mul = 1048576.0; end++; break;
+  case 'g': case 'G': mul = 1073741824.0; end++; break;
+  default: break;
+  }
+  if (*end == 'B' || *end == 'b')
+    end++;
+  x *= mul;
+  if (end == v || *end || errno || !isfinite(x) || x < 1 || x > 1e18)
+    return diag_set(d, "--%s: expected a size in bytes (e.g. 500000, 64K, "
+                       "10M, 2G), got '%s'", o->name, v);
+  *out = (uint64_t)x;
+  return 0;
+}
+
 static int push(char ***arr, size_t *n, char *v) {
   char **a = realloc(*arr, (*n + 1) * sizeof(*a));
   if (!a)
@@ -233,6 +296,35 @@ static int apply(const struct opt *o, char *v, struct cli_opts *c,
   double s;
   switch (o->id) {
   case O_CACERT: c->cacert = v; return 0;
+  case O_CHECKSUM: c->checksum = v; return 0;
+  case O_CONTINUE: c->resume = true; return 0;
+  case O_CREATE_DIRS: c->create_dirs = true; return 0;
+  case O_FSYNC: c->do_fsync = true; return 0;
+  case O_LIMIT_RATE: return parse_size(o, v, &c->limit_rate, d);
+  case O_MAX_FILESIZE: return parse_size(o, v, &c->max_filesize, d);
+  case O_PER_HOST:
+    if (parse_uint(o, v, 1, 100000, &n, d) < 0)
+      return -1;
+    c->per_host = (unsigned)n;
+    return 0;
+  case O_RETRIES:
+    if (parse_uint(o, v, 0, 100, &n, d) < 0)
+      return -1;
+    c->retries = (int)n;
+    return 0;
+  case O_RETRY_DELAY: return parse_ms(o, v, &c->retry_delay_ms, d);
+  case O_RETRY_MAX_TIME: return parse_ms(o, v, &c->retry_max_time_ms, d);
+  case O_SKIP_EXISTING: c->skip_existing = true; return 0;
+  case O_SPEED_LIMIT:
+    if (parse_uint(o, v, 1, 1000000000000ul, &n, d) < 0)
+      return -1;
+    c->speed_limit = (long)n;
+    return 0;
+  case O_SPEED_TIME:
+    if (parse_uint(o, v, 1, 1000000, &n, d) < 0)
+      return -1;
+    c->speed_time = (long)n;
+    return 0;
   case O_CONCURRENCY:
     if (parse_uint(o, v, 1, 100000, &n, d) < 0)
       return -1;
@@ -344,12 +436,18 @@ static void defaults(struct cli_opts *c) {
   c->jobs_format = -1;
   c->concurrency = 16;
   c->max_redirs = 20;
+  c->retry_delay_ms = 1000;
 }
 
 static int check_combination(struct cli_opts *c, struct diag *d) {
   if (c->json && c->output && !strcmp(c->output, "-"))
     return diag_set(d, "--json and --output - both write to stdout; choose "
                        "one");
+  if (c->speed_limit && !c->speed_time)
+    return diag_set(d, "--speed-limit needs --speed-time (how long a "
+                       "transfer may stay below it)");
+  if (c->resume && c->output && !strcmp(c->output, "-"))
+    return diag_set(d, "--continue cannot resume into stdout");
   if (c->output && c->output_dir)
     return diag_set(d, "--output and --output-dir cannot be combined");
   if (!c->nurls && !c->input_file && !c->jobs_file)

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct cli_opts {
   char **urls;              /* positional URLs (point into argv) */
@@ -36,6 +37,19 @@ struct cli_opts {
   long connect_timeout_ms;  /* --connect-timeout; 0: libcurl's 300 s */
   long timeout_ms;          /* --timeout; 0: none */
   long max_redirs;          /* --max-redirs */
+  int retries;              /* --retries */
+  long retry_delay_ms;      /* --retry-delay: backoff base */
+  long retry_max_time_ms;   /* --retry-max-time; 0: none */
+  long speed_limit;         /* --speed-limit: bytes/s ... */
+  long speed_time;          /* --speed-time: ... for this many seconds */
+  bool resume;              /* -c/--continue */
+  bool skip_existing;       /* --skip-existing */
+  bool do_fsync;            /* --fsync */
+  bool create_dirs;         /* --create-dirs */
+  const char *checksum;     /* --checksum: sha256=HEX or a SHA256SUMS file */
+  uint64_t max_filesize;    /* --max-filesize; 0: none */
+  uint64_t limit_rate;      /* --limit-rate, bytes/s; 0: none */
+  unsigned per_host;        /* --per-host; 0: no limit */
   bool help, version;
 };
 

@@ -1,28 +1,40 @@
 /*
- * fetch.c - the fetch task: one job from output file to result.
+ * fetch.c - the fetch task: one job, from output file to result.
  *
- * Steps (a resumable poll function, see RT_BEGIN in rt.h):
- *   1. open NAME.part under the output directory (or a spool file, or
- *      standard output), build the easy handle;
- *   2. await the transfer on this worker's multi (rt_xfer_poll);
- *   3. classify: libcurl's code into an error_kind, the HTTP status
- *      against expect_status (default 2xx);
- *   4. on success rename NAME.part to NAME; otherwise remove NAME.part.
+ * A resumable poll function (RT_BEGIN in rt.h) with these steps:
+ *   1. --skip-existing: a final file already there ends the job (skipped);
+ *   2. open NAME.part under the output directory (with --continue keeping
+ *      what it holds), or a spool file, or standard output; build the
+ *      easy handle; if a sha256 must be checked and the .part already has
+ *      bytes, hash them first on the blocking pool;
+ *   3. attempts: take a --per-host slot, then a -j slot (when tasks can
+ *      outnumber them), run the transfer on this worker's multi handle,
+ *      give both slots back, classify; a transient failure (fetch_transient)
+ *      sleeps a full-jitter backoff or the server's Retry-After, on a
+ *      runtime timer, and tries again while retries and --retry-max-time
+ *      allow.  An attempt after a partial body asks for the rest with a
+ *      Range (If-Range on the ETag when there was one); a server that
+ *      answers 200 instead gets the file rewritten from the start;
+ *   4. verify the sha256 computed while the body streamed in;
+ *   5. on success rename NAME.part to NAME; otherwise remove NAME.part.
  * The drop function releases whatever is still held, whatever the task's
- * fate: a cancelled job keeps its .part (for a later --continue), a
- * panicked one does not.  It runs on the worker that owns the transfer,
- * after the runtime has already taken the easy handle out of the multi.
+ * fate: slots are given back, a cancelled job keeps its .part (for a later
+ * --continue), a panicked one does not.  It runs on the worker that owns
+ * the transfer, after the runtime has taken the easy handle out of the
+ * multi.
  *
- * Bodies of responses that are not expected (a 404 page) are not written:
- * the write callback checks the status on the first chunk.
+ * The write callback sees the status on the first chunk: unexpected
+ * responses (a 404 page) are not written; --max-filesize is enforced on
+ * bytes actually received, not only on Content-Length.
  *
  * Diagnostics: a job named in JFETCH_PANIC_JOB pauses its transfer at the
  * first chunk of body and wakes its task, which then calls rt_panic with
  * the transfer still in flight; one in JFETCH_HANG_JOB pauses the same way
- * and waits until cancelled.  Both exist so the task-failure paths can be
- * driven through the real binary.
+ * and waits until cancelled.
  */
 #include "fetch.h"
+
+#include "sha256.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -32,7 +44,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#define BACKOFF_CAP_MS (10u * 60u * 1000u) /* 10 minutes, as curl */
 
 enum { DIAG_NONE = 0, DIAG_PANIC, DIAG_HANG };
 
@@ -41,17 +57,31 @@ struct fetch {
   struct job_run *run;
   CURL *easy;
   rt_xfer *xfer;
-  struct curl_slist *hdrs;
+  struct curl_slist *hdrs;   /* request headers (job + -H) */
+  struct curl_slist *range;  /* hdrs + If-Range for a resumed attempt */
   struct output_file f;
   bool f_open;
-  int out_fd;       /* where bodies go when not f: spool or stdout */
-  int code;         /* CURLcode of the attempt */
+  int out_fd;                /* bodies not going to f: spool or stdout */
+  int code;                  /* CURLcode of the last attempt */
   int rc;
   uint64_t t0;
-  uint64_t bytes;
+  uint64_t written;          /* bytes of body in the output */
+  uint64_t attempt_bytes;    /* body bytes this attempt */
   int write_errno;
-  bool discard;
+  bool discard;              /* unexpected status: do not keep the body */
   bool checked_status;
+  bool ranged;               /* this attempt asked for a Range */
+  bool range_ok;             /* ... and the server answered 206 */
+  bool too_big;
+  bool hashing;
+  struct sha256 sha;
+  char etag[256];
+  uint64_t range_total;      /* from a 416's Content-Range: bytes star/N */
+  bool hold_host, hold_slot;
+  uint64_t wake_at;          /* backoff timer */
+  uint32_t rnd;
+  uint64_t hash_off;         /* hashing a resumed .part's prefix */
+  bool yielded;
   int diag;
   bool diag_armed;
   bool panicking;
@@ -121,6 +151,7 @@ const char *fetch_error_kind(int code) {
   case CURLE_WEIRD_SERVER_REPLY:
   case CURLE_BAD_CONTENT_ENCODING:
   case CURLE_URL_MALFORMAT:
+  case CURLE_RANGE_ERROR:
     return "protocol";
   case CURLE_WRITE_ERROR:
     return "io";
@@ -137,6 +168,47 @@ const char *fetch_error_kind(int code) {
   default:
     return "other";
   }
+}
+
+bool fetch_transient(int code, long status) {
+  switch (code) {
+  case CURLE_OK:
+    return status == 408 || status == 429 || status == 500 ||
+           status == 502 || status == 503 || status == 504;
+  case CURLE_COULDNT_CONNECT:
+  case CURLE_OPERATION_TIMEDOUT:
+  case CURLE_RECV_ERROR:
+  case CURLE_SEND_ERROR:
+  case CURLE_PARTIAL_FILE:
+  case CURLE_GOT_NOTHING:
+  case CURLE_HTTP2:
+  case CURLE_HTTP2_STREAM:
+    return true;
+  default:
+    return false;
+  }
+}
+
+static uint32_t xorshift(uint32_t *s) {
+  uint32_t x = *s ? *s : 0x9e3779b9u;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  return *s = x;
+}
+
+uint64_t fetch_backoff_ms(uint64_t base_ms, unsigned attempt,
+                          uint64_t retry_after_ms, uint32_t *rnd) {
+  uint64_t span = base_ms;
+  for (unsigned k = 2; k < attempt && span < BACKOFF_CAP_MS; k++)
+    span *= 2;
+  if (span > BACKOFF_CAP_MS)
+    span = BACKOFF_CAP_MS;
+  uint64_t r = ((uint64_t)xorshift(rnd) << 32) | xorshift(rnd);
+  uint64_t wait = span ? r % (span + 1) : 0;
+  if (retry_after_ms > BACKOFF_CAP_MS)
+    retry_after_ms = BACKOFF_CAP_MS;
+  return retry_after_ms > wait ? retry_after_ms : wait;
 }
 
 static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
@@ -158,7 +230,59 @@ static void fail(struct fetch *st, const char *kind, char *msg) {
   r->error = msg;
 }
 
-/* ---- libcurl callbacks (run inside socket_action on the task's worker) -- */
+static void succeed(struct fetch *st) {
+  struct job_result *r = &st->run->res;
+  r->outcome = OUT_OK;
+  r->error_kind = NULL;
+  free(r->error);
+  r->error = NULL;
+}
+
+/* ---- the body's destination ----------------------------------------------- */
+
+/* Empties the output (a server ignored our Range, or a retry restarts). */
+static int restart_output(struct fetch *st) {
+  int fd = st->f_open ? st->f.fd : st->out_fd;
+  if (fd == STDOUT_FILENO && st->written) {
+    errno = ESPIPE; /* cannot take back what stdout already got */
+    return -1;
+  }
+  if (fd != STDOUT_FILENO &&
+      (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0))
+    return -1;
+  st->written = 0;
+  if (st->hashing)
+    sha256_init(&st->sha);
+  return 0;
+}
+
+static int write_out(struct fetch *st, const char *p, size_t n) {
+  if (st->f_open)
+    return output_file_write(&st->f, p, n);
+  for (size_t off = 0; off < n;) {
+    ssize_t w = write(st->out_fd, p + off, n - off);
+    if (w < 0 && errno != EINTR)
+      return -1;
+    if (w > 0)
+      off += (size_t)w;
+  }
+  return 0;
+}
+
+/* ---- libcurl callbacks (run inside socket_action on the task's worker) ---- */
+
+/* The first chunk of an attempt's body: decide what to do with it. */
+static int first_chunk(struct fetch *st) {
+  long status = 0;
+  curl_easy_getinfo(st->easy, CURLINFO_RESPONSE_CODE, &status);
+  st->checked_status = true;
+  st->range_ok = st->ranged && status == 206;
+  if (st->ranged && !st->range_ok && restart_output(st) < 0)
+    return -1;
+  st->discard = !st->range_ok &&
+                !fetch_status_expected(&st->run->job, status);
+  return 0;
+}
 
 static size_t on_body(char *p, size_t size, size_t nmemb, void *ud) {
   struct fetch *st = ud;
@@ -168,57 +292,53 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud) {
     rt_xfer_wake(st->xfer);
     return CURL_WRITEFUNC_PAUSE;
   }
-  if (!st->checked_status) {
-    long status = 0;
-    curl_easy_getinfo(st->easy, CURLINFO_RESPONSE_CODE, &status);
-    st->discard = !fetch_status_expected(&st->run->job, status);
-    st->checked_status = true;
+  if (!st->checked_status && first_chunk(st) < 0) {
+    st->write_errno = errno;
+    return 0;
   }
   if (st->discard || n == 0)
     return n;
-  int rc;
-  if (st->f_open) {
-    rc = output_file_write(&st->f, p, n);
-  } else {
-    rc = 0;
-    for (size_t off = 0; off < n && rc == 0;) {
-      ssize_t w = write(st->out_fd, p + off, n - off);
-      if (w < 0 && errno != EINTR)
-        rc = -1;
-      else if (w > 0)
-        off += (size_t)w;
-    }
+  uint64_t max = st->run->cfg->max_filesize;
+  if (max && st->written + n > max) {
+    st->too_big = true;
+    return 0;
   }
-  if (rc < 0) {
+  if (write_out(st, p, n) < 0) {
     st->write_errno = errno;
     return 0; /* CURLE_WRITE_ERROR */
   }
-  st->bytes += n;
+  if (st->hashing)
+    sha256_update(&st->sha, p, n);
+  st->written += n;
+  st->attempt_bytes += n;
+  return n;
+}
+
+/* Keeps the ETag (for If-Range) and a 416's total size. */
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ud) {
+  struct fetch *st = ud;
+  size_t n = size * nmemb;
+  if (n > 5 && !strncasecmp(p, "ETag:", 5)) {
+    size_t a = 5, b = n;
+    while (a < b && (p[a] == ' ' || p[a] == '\t'))
+      a++;
+    while (b > a && (p[b - 1] == '\r' || p[b - 1] == '\n' || p[b - 1] == ' '))
+      b--;
+    if (b - a < sizeof(st->etag)) {
+      memcpy(st->etag, p + a, b - a);
+      st->etag[b - a] = '\0';
+    }
+  } else if (n > 14 && !strncasecmp(p, "Content-Range:", 14)) {
+    const char *star = memchr(p, '*', n);
+    if (star && star + 2 < p + n && star[1] == '/')
+      st->range_total = strtoull(star + 2, NULL, 10);
+  }
   return n;
 }
 
 /* ---- setup ------------------------------------------------------------------ */
 
-static int open_output(struct fetch *st) {
-  const struct fetch_cfg *cfg = st->run->cfg;
-  if (cfg->od) {
-    if (output_file_open(cfg->od, st->run->rel, cfg->create_dirs, false,
-                         &st->f) < 0) {
-      int e = errno;
-      fail(st, "io",
-           fmt("cannot create %s/%s.part: %s", output_dir_path(cfg->od),
-               st->run->rel,
-               e == ELOOP ? "refusing to follow a symbolic link"
-                          : strerror(e)));
-      return -1;
-    }
-    st->f_open = true;
-    return 0;
-  }
-  if (!cfg->spool) {
-    st->out_fd = STDOUT_FILENO;
-    return 0;
-  }
+static int open_spool(struct fetch *st) {
   const char *tmp = getenv("TMPDIR");
   int fd = open(tmp && *tmp ? tmp : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC,
                 0600);
@@ -230,11 +350,35 @@ static int open_output(struct fetch *st) {
   return 0;
 }
 
-static int add_header(struct fetch *st, const char *h) {
-  struct curl_slist *n = curl_slist_append(st->hdrs, h);
+static int open_output(struct fetch *st) {
+  const struct fetch_cfg *cfg = st->run->cfg;
+  if (!cfg->od) {
+    if (cfg->spool)
+      return open_spool(st);
+    st->out_fd = STDOUT_FILENO;
+    return 0;
+  }
+  if (output_file_open(cfg->od, st->run->rel, cfg->create_dirs, cfg->resume,
+                       &st->f) < 0) {
+    int e = errno;
+    fail(st, "io",
+         fmt("cannot create %s/%s.part: %s", output_dir_path(cfg->od),
+             st->run->rel,
+             e == ELOOP ? "a symbolic link is in the way (not followed)"
+             : e == ENOENT ? "no such directory (see --create-dirs)"
+                           : strerror(e)));
+    return -1;
+  }
+  st->f_open = true;
+  st->written = (uint64_t)st->f.offset;
+  return 0;
+}
+
+static int add_header(struct curl_slist **l, const char *h) {
+  struct curl_slist *n = curl_slist_append(*l, h);
   if (!n)
     return -1;
-  st->hdrs = n;
+  *l = n;
   return 0;
 }
 
@@ -243,13 +387,12 @@ static int set_request(struct fetch *st) {
   const struct fetch_cfg *cfg = st->run->cfg;
   CURL *e = st->easy;
   for (size_t i = 0; i < cfg->nheaders; i++)
-    if (add_header(st, cfg->headers[i]))
+    if (add_header(&st->hdrs, cfg->headers[i]))
       return -1;
   for (size_t i = 0; i < j->nheaders; i++)
-    if (add_header(st, j->headers[i]))
+    if (add_header(&st->hdrs, j->headers[i]))
       return -1;
-  if (st->hdrs)
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, st->hdrs);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, st->hdrs);
   if (j->body) {
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->body_len);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->body);
@@ -259,6 +402,26 @@ static int set_request(struct fetch *st) {
   else if (j->method && strcmp(j->method, j->body ? "POST" : "GET"))
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, j->method);
   return 0;
+}
+
+static void set_limits(CURL *e, const struct job *j,
+                       const struct fetch_cfg *cfg) {
+  long tmo = j->timeout_ms >= 0 ? j->timeout_ms : cfg->timeout_ms;
+  if (tmo > 0)
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, tmo);
+  if (cfg->connect_timeout_ms > 0)
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms);
+  if (cfg->speed_time > 0) {
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT,
+                     cfg->speed_limit > 0 ? cfg->speed_limit : 1L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, cfg->speed_time);
+  }
+  if (cfg->max_filesize)
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+                     (curl_off_t)cfg->max_filesize);
+  if (cfg->limit_rate)
+    curl_easy_setopt(e, CURLOPT_MAX_RECV_SPEED_LARGE,
+                     (curl_off_t)cfg->limit_rate);
 }
 
 static int build_easy(struct fetch *st) {
@@ -274,29 +437,44 @@ static int build_easy(struct fetch *st) {
   curl_easy_setopt(e, CURLOPT_MAXREDIRS, cfg->max_redirs);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, st);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, st);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, st->errbuf);
   curl_easy_setopt(e, CURLOPT_USERAGENT, cfg->user_agent);
-  long tmo = j->timeout_ms >= 0 ? j->timeout_ms : cfg->timeout_ms;
-  if (tmo > 0)
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, tmo);
-  if (cfg->connect_timeout_ms > 0)
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms);
   if (cfg->insecure) {
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
   }
   if (cfg->cacert)
     curl_easy_setopt(e, CURLOPT_CAINFO, cfg->cacert);
+  set_limits(e, j, cfg);
   return set_request(st);
+}
+
+/* Job already done by an earlier run? */
+static bool skip_existing(struct fetch *st) {
+  const struct fetch_cfg *cfg = st->run->cfg;
+  if (!cfg->skip_existing || !cfg->od ||
+      !output_exists(cfg->od, st->run->rel))
+    return false;
+  struct job_result *r = &st->run->res;
+  succeed(st);
+  r->skipped = true;
+  r->bytes = output_size(cfg->od, st->run->rel);
+  return true;
 }
 
 static int prepare(struct fetch *st) {
   const struct fetch_cfg *cfg = st->run->cfg;
   const struct job *j = &st->run->job;
+  st->rnd = (uint32_t)(j->index * 2654435761u) ^ (uint32_t)rt_now();
   if (fetch_job_listed(cfg->panic_ids, j))
     st->diag = DIAG_PANIC;
   else if (fetch_job_listed(cfg->hang_ids, j))
     st->diag = DIAG_HANG;
+  st->hashing = j->has_sha256;
+  if (st->hashing)
+    sha256_init(&st->sha);
   if (open_output(st) < 0)
     return -1;
   if (build_easy(st) < 0) {
@@ -306,13 +484,94 @@ static int prepare(struct fetch *st) {
   return 0;
 }
 
-/* ---- the transfer and its outcome --------------------------------------------- */
+/* ---- hashing a resumed .part ------------------------------------------------ */
+
+/* Hashes up to HASH_STEP more bytes of the .part's existing prefix; the
+ * poll yields between steps, so a large prefix never holds the worker for
+ * long.  1 if more remains, 0 when done, -1 on a read error. */
+#define HASH_STEP (1u << 20)
+
+static int hash_step(struct fetch *st) {
+  uint8_t buf[65536];
+  uint64_t stop = st->hash_off + HASH_STEP;
+  if (stop > st->written)
+    stop = st->written;
+  while (st->hash_off < stop) {
+    size_t want = stop - st->hash_off < sizeof(buf)
+                      ? (size_t)(stop - st->hash_off) : sizeof(buf);
+    ssize_t n = pread(st->f.fd, buf, want, (off_t)st->hash_off);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR)
+        continue;
+      fail(st, "io", fmt("cannot read the existing %s.part: %s",
+                         st->run->rel, n ? strerror(errno) : "it shrank"));
+      return -1;
+    }
+    sha256_update(&st->sha, buf, (size_t)n);
+    st->hash_off += (uint64_t)n;
+  }
+  return st->hash_off < st->written;
+}
+
+/* ---- attempts ------------------------------------------------------------------ */
+
+static void begin_attempt(struct fetch *st) {
+  st->run->res.attempts++;
+  st->errbuf[0] = '\0';
+  st->checked_status = st->discard = st->too_big = false;
+  st->write_errno = 0;
+  st->attempt_bytes = 0;
+  st->range_total = 0;
+  st->ranged = st->written > 0 && st->out_fd != STDOUT_FILENO;
+  /* CURLOPT_RANGE rather than RESUME_FROM: libcurl fails a RESUME_FROM
+   * transfer whose server ignores the range, where we want to see its 200
+   * and start the file again */
+  char range[32];
+  snprintf(range, sizeof(range), "%" PRIu64 "-", st->written);
+  curl_easy_setopt(st->easy, CURLOPT_RANGE, st->ranged ? range : NULL);
+  curl_slist_free_all(st->range);
+  st->range = NULL;
+  if (st->ranged && st->etag[0]) {
+    char h[300];
+    snprintf(h, sizeof(h), "If-Range: %s", st->etag);
+    for (struct curl_slist *x = st->hdrs; x; x = x->next)
+      add_header(&st->range, x->data);
+    add_header(&st->range, h);
+  }
+  curl_easy_setopt(st->easy, CURLOPT_HTTPHEADER,
+                   st->range ? st->range : st->hdrs);
+}
+
+static int take_slots(rt_cx *cx, struct fetch *st) {
+  rt_sem *host = st->run->host_sem, *slots = st->run->cfg->slots;
+  if (host && !st->hold_host) {
+    int rc = rt_sem_acquire(cx, host, 1);
+    if (rc != RT_READY)
+      return rc;
+    st->hold_host = true;
+  }
+  if (slots && !st->hold_slot) {
+    int rc = rt_sem_acquire(cx, slots, 1);
+    if (rc != RT_READY)
+      return rc;
+    st->hold_slot = true;
+  }
+  return RT_READY;
+}
+
+static void give_slots(struct fetch *st) {
+  if (st->hold_slot)
+    rt_sem_release(st->run->cfg->slots, 1);
+  if (st->hold_host)
+    rt_sem_release(st->run->host_sem, 1);
+  st->hold_slot = st->hold_host = false;
+}
 
 static int await_xfer(rt_cx *cx, struct fetch *st) {
   int rc = rt_xfer_poll(cx, st->xfer, &st->code);
   if (rc == RT_PENDING && st->diag_armed && st->diag == DIAG_PANIC) {
-    st->panicking = true;
     const struct job *j = &st->run->job;
+    st->panicking = true;
     if (j->id)
       rt_panic("injected panic (JFETCH_PANIC_JOB) in job \"%s\", "
                "mid-transfer", j->id);
@@ -322,36 +581,83 @@ static int await_xfer(rt_cx *cx, struct fetch *st) {
   return rc;
 }
 
-static void classify(struct fetch *st) {
+/* Records the attempt's outcome.  True if it may be retried. */
+static bool classify(struct fetch *st) {
   struct job_result *r = &st->run->res;
   char *url = NULL;
   curl_easy_getinfo(st->easy, CURLINFO_RESPONSE_CODE, &r->http_status);
   curl_easy_getinfo(st->easy, CURLINFO_EFFECTIVE_URL, &url);
   free(r->effective_url);
   r->effective_url = url ? strdup(url) : NULL;
-  r->bytes = st->bytes;
+  long status = r->http_status;
   if (st->code == CURLE_OK) {
-    if (fetch_status_expected(&st->run->job, r->http_status)) {
-      r->outcome = OUT_OK;
-      r->error_kind = NULL;
-      free(r->error);
-      r->error = NULL;
-    } else {
-      r->bytes = 0;
-      fail(st, "http_status", fmt("HTTP %ld", r->http_status));
+    if (st->ranged && (st->range_ok || (status == 416 && st->range_total ==
+                                                             st->written))) {
+      succeed(st); /* the rest arrived, or there was no rest */
+      return false;
     }
-    return;
+    if (fetch_status_expected(&st->run->job, status)) {
+      succeed(st);
+      return false;
+    }
+    fail(st, "http_status", fmt("HTTP %ld", status));
+    return fetch_transient(CURLE_OK, status);
+  }
+  if (st->too_big || st->code == CURLE_FILESIZE_EXCEEDED) {
+    fail(st, "size", fmt("larger than --max-filesize (%" PRIu64 " bytes)",
+                         st->run->cfg->max_filesize));
+    return false;
   }
   if (st->code == CURLE_WRITE_ERROR && st->write_errno) {
     fail(st, "io", fmt("writing the body: %s", strerror(st->write_errno)));
-    return;
+    return false;
   }
   const char *msg = st->errbuf[0] ? st->errbuf : curl_easy_strerror(st->code);
   fail(st, fetch_error_kind(st->code), fmt("%s", msg));
+  return fetch_transient(st->code, 0);
+}
+
+/* After a failed attempt: 1 and *wake set to try again, 0 to give up. */
+static int plan_retry(struct fetch *st, bool transient) {
+  const struct fetch_cfg *cfg = st->run->cfg;
+  const struct job *j = &st->run->job;
+  int retries = j->retries >= 0 ? j->retries : cfg->retries;
+  unsigned next = st->run->res.attempts + 1;
+  if (!transient || (int)next > retries + 1)
+    return 0;
+  if (st->out_fd == STDOUT_FILENO && st->written)
+    return 0; /* stdout already has part of the body */
+  curl_off_t ra = 0;
+  curl_easy_getinfo(st->easy, CURLINFO_RETRY_AFTER, &ra);
+  uint64_t wait = fetch_backoff_ms(cfg->retry_delay_ms, next,
+                                   ra > 0 ? (uint64_t)ra * 1000u : 0,
+                                   &st->rnd);
+  uint64_t now = rt_now();
+  if (cfg->retry_max_time_ms &&
+      now + wait * 1000000u > st->t0 + cfg->retry_max_time_ms * 1000000u)
+    return 0;
+  st->wake_at = now + wait * 1000000u;
+  return 1;
+}
+
+static void verify(struct fetch *st) {
+  const struct job *j = &st->run->job;
+  if (!st->hashing || st->run->res.outcome != OUT_OK)
+    return;
+  uint8_t got[32];
+  sha256_final(&st->sha, got);
+  if (!memcmp(got, j->sha256, 32))
+    return;
+  char want_hex[65], got_hex[65];
+  sha256_hex(j->sha256, want_hex);
+  sha256_hex(got, got_hex);
+  fail(st, "checksum", fmt("sha256 mismatch: expected %s, got %s", want_hex,
+                           got_hex));
 }
 
 static void finish(struct fetch *st) {
   struct job_result *r = &st->run->res;
+  r->bytes = r->outcome == OUT_OK ? st->written : 0;
   if (!st->f_open)
     return;
   st->f_open = false;
@@ -359,9 +665,11 @@ static void finish(struct fetch *st) {
     output_file_abort(&st->f, false);
     return;
   }
-  if (output_file_commit(&st->f, false) < 0)
+  if (output_file_commit(&st->f, st->run->cfg->do_fsync) < 0) {
     fail(st, "io", fmt("cannot move %s.part into place: %s", st->run->rel,
                        strerror(errno)));
+    r->bytes = 0;
+  }
 }
 
 static int fetch_poll(rt_cx *cx, void *p, void **out) {
@@ -370,17 +678,35 @@ static int fetch_poll(rt_cx *cx, void *p, void **out) {
   (void)out;
   RT_BEGIN(st->pc);
   st->t0 = rt_now();
-  if (prepare(st) == 0) {
-    r->attempts = 1;
-    st->errbuf[0] = '\0';
+  if (skip_existing(st) || prepare(st) < 0)
+    goto done;
+  while (st->hashing && st->hash_off < st->written) {
+    if ((st->rc = hash_step(st)) < 0)
+      goto end;
+    RT_AWAIT(st->pc, rt_yield_now(cx, &st->yielded));
+  }
+  for (;;) {
+    RT_AWAIT(st->pc, st->rc = take_slots(cx, st));
+    if (st->rc != RT_READY) {
+      fail(st, "other", fmt("waiting for a slot: %s", rt_strerror(st->rc)));
+      break;
+    }
+    begin_attempt(st);
     RT_AWAIT(st->pc, st->rc = await_xfer(cx, st));
-    if (st->rc != 0)
+    give_slots(st);
+    if (st->rc != 0) {
       fail(st, "other", fmt("the transfer could not start: %s",
                             rt_strerror(st->rc)));
-    else
-      classify(st);
+      break;
+    }
+    if (!plan_retry(st, classify(st)))
+      break;
+    RT_AWAIT(st->pc, rt_sleep_until(cx, st->wake_at));
   }
+  verify(st);
+end:
   finish(st);
+done:
   r->elapsed_ms = (rt_now() - st->t0) / 1000000u;
   RT_END(st->pc);
   return RT_READY;
@@ -388,11 +714,13 @@ static int fetch_poll(rt_cx *cx, void *p, void **out) {
 
 static void fetch_drop(void *p) {
   struct fetch *st = p;
+  give_slots(st);
   if (st->f_open)
     output_file_abort(&st->f, !st->panicking);
   rt_xfer_destroy(st->xfer);
   curl_easy_cleanup(st->easy);
   curl_slist_free_all(st->hdrs);
+  curl_slist_free_all(st->range);
 }
 
 const rt_task_type fetch_task_type = {"fetch", fetch_poll, fetch_drop, NULL};

@@ -64,6 +64,7 @@ struct job_run {
   int spool_fd;            /* stdout spool, -1 if none */
   uint64_t start_ns;       /* when the root spawned its task */
   rt_sem *host_sem;        /* --per-host slots of its host, or NULL */
+  struct host *host;       /* the root's reference to that host entry */
   const struct fetch_cfg *cfg;
 };
 

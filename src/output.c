@@ -257,7 +257,8 @@ int output_file_open(output_dir *od, const char *rel, bool create_dirs,
     goto fail;
   memcpy(f->part, leaf, n);
   memcpy(f->part + n, ".part", sizeof(".part"));
-  int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
+  /* read too: a resumed .part is hashed before the rest is appended */
+  int flags = O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
   if (!resume)
     flags |= O_TRUNC;
   f->fd = openat(f->dirfd, f->part, flags, 0644);
@@ -328,14 +329,25 @@ void output_file_abort(struct output_file *f, bool keep) {
   f->name = f->part = NULL;
 }
 
-bool output_exists(output_dir *od, const char *rel) {
+/* fstatat of rel under od without following links; -1 if unreachable. */
+static int stat_rel(output_dir *od, const char *rel, struct stat *st) {
   const char *leaf;
   int fd = walk(od->fd, rel, false, &leaf);
   if (fd < 0)
-    return false;
-  struct stat st;
-  bool ok = fstatat(fd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-            S_ISREG(st.st_mode);
+    return -1;
+  int rc = fstatat(fd, leaf, st, AT_SYMLINK_NOFOLLOW);
   close(fd);
-  return ok;
+  return rc;
+}
+
+bool output_exists(output_dir *od, const char *rel) {
+  struct stat st;
+  return stat_rel(od, rel, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+uint64_t output_size(output_dir *od, const char *rel) {
+  struct stat st;
+  if (stat_rel(od, rel, &st) < 0 || !S_ISREG(st.st_mode))
+    return 0;
+  return (uint64_t)st.st_size;
 }

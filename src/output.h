@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /*
@@ -71,5 +72,8 @@ void output_file_abort(struct output_file *f, bool keep);
 
 /* True if rel already exists under od as a regular file (--skip-existing). */
 bool output_exists(output_dir *od, const char *rel);
+
+/* Size of rel under od, or 0 if it is not a regular file there. */
+uint64_t output_size(output_dir *od, const char *rel);
 
 #endif

@@ -112,8 +112,8 @@ static void write_json(struct report *r, const struct job_run *run) {
     fputs(",\"http_status\":null", f);
   fprintf(f, ",\"bytes\":%" PRIu64 ",\"path\":", res->bytes);
   write_path(r, f, run);
-  fprintf(f, ",\"elapsed_ms\":%" PRIu64 ",\"attempts\":%u}\n",
-          res->elapsed_ms, res->attempts);
+  fprintf(f, ",\"elapsed_ms\":%" PRIu64 ",\"attempts\":%u,\"skipped\":%s}\n",
+          res->elapsed_ms, res->attempts, res->skipped ? "true" : "false");
 }
 
 static void remember(struct report *r, const struct job_run *run) {

@@ -22,7 +22,9 @@
  */
 #include "run.h"
 
+#include "checksums.h"
 #include "fetch.h"
+#include "hosts.h"
 #include "report.h"
 #include "seen.h"
 
@@ -75,6 +77,9 @@ struct ctx {
   rt_joinset *set;
   rt_token *stop_tok;
   size_t inflight;
+  size_t window;      /* tasks in flight at most (> -j with --per-host) */
+  hosts *hosts;       /* --per-host semaphores, or NULL */
+  checksums *sums;    /* --checksum, or NULL */
   enum stop stop;
   uint64_t deadline_ns;
   pthread_t reader;
@@ -282,6 +287,7 @@ static struct job_run *make_run(struct ctx *c, jobs_src *s, struct job *j,
   run->rel = rel;
   run->spool_fd = -1;
   run->cfg = &c->cfg;
+  checksums_apply(c->sums, rel, &run->job);
   return run;
 }
 
@@ -350,6 +356,9 @@ static void record(struct ctx *c, struct job_run *run) {
   if (run->res.outcome == OUT_OK && run->spool_fd >= 0)
     copy_spool(run->spool_fd);
   report_record(c->rep, run);
+  /* once stopping, a second signal exits at once: keep nothing buffered */
+  if (c->stop)
+    report_flush(c->rep);
   run_free(run);
 }
 
@@ -364,6 +373,8 @@ static void finished(struct ctx *c, rt_join *j) {
   struct job_run *run = (struct job_run *)(uintptr_t)j->tag;
   struct job_result *r = &run->res;
   c->inflight--;
+  if (run->host)
+    hosts_put(c->hosts, run->host);
   if (j->status != RT_JOIN_OK) {
     free(r->error);
     if (j->status == RT_JOIN_PANICKED) {
@@ -384,12 +395,14 @@ static void finished(struct ctx *c, rt_join *j) {
 
 static void spawn_ready(struct ctx *c) {
   struct job_run *run;
-  while ((c->stop || c->inflight < c->o->concurrency) &&
+  while ((c->stop || c->inflight < c->window) &&
          (run = feed_pop(&c->feed))) {
     if (c->stop) {
       record_unstarted(c, run);
       continue;
     }
+    if (c->hosts && (run->host = hosts_get(c->hosts, run->job.url)))
+      run->host_sem = hosts_sem(run->host);
     unsigned char state[1024];
     size_t size;
     fetch_task_state(run, state, &size);
@@ -397,6 +410,8 @@ static void spawn_ready(struct ctx *c) {
     int rc = rt_joinset_spawn(c->set, &fetch_task_type, state, size,
                               (uintptr_t)run);
     if (rc != 0) {
+      if (run->host)
+        hosts_put(c->hosts, run->host);
       run->res.outcome = OUT_APP_ERROR;
       run->res.error_kind = "other";
       run->res.error = strdup(rt_strerror(rc));
@@ -448,7 +463,7 @@ static int wait_any(rt_cx *cx, struct ctx *c) {
     stop_now(c, STOP_DEADLINE);
     return RT_READY;
   }
-  if (c->stop || c->inflight < c->o->concurrency) {
+  if (c->stop || c->inflight < c->window) {
     if (rt_notify_wait(cx, c->feed.ready) == RT_READY)
       return RT_READY;
   }
@@ -572,8 +587,18 @@ static void fill_cfg(struct ctx *c) {
   struct fetch_cfg *f = &c->cfg;
   f->connect_timeout_ms = o->connect_timeout_ms;
   f->timeout_ms = o->timeout_ms;
-  f->retries = 0;
+  f->retries = o->retries;
+  f->retry_delay_ms = (uint64_t)o->retry_delay_ms;
+  f->retry_max_time_ms = (uint64_t)o->retry_max_time_ms;
+  f->speed_limit = o->speed_limit;
+  f->speed_time = o->speed_time;
   f->max_redirs = o->max_redirs;
+  f->max_filesize = o->max_filesize;
+  f->limit_rate = o->limit_rate;
+  f->create_dirs = o->create_dirs;
+  f->resume = o->resume;
+  f->skip_existing = o->skip_existing;
+  f->do_fsync = o->do_fsync;
   f->user_agent = o->user_agent ? o->user_agent : "jfetch/" JFETCH_VERSION;
   f->headers = o->headers;
   f->nheaders = o->nheaders;
@@ -604,6 +629,8 @@ static int prepare(struct ctx *c, struct diag *d) {
   c->chk.derive = true;
   if (!c->chk.ids || !c->chk.outputs)
     return snprintf(d->text, sizeof(d->text), "out of memory"), -1;
+  if (c->o->checksum && checksums_load(c->o->checksum, &c->sums, d) < 0)
+    return -1;
   if (open_sources(c, d) < 0)
     return -1;
   /* naming needs to know the mode, the mode needs the count: validate
@@ -641,9 +668,24 @@ static void cleanup(struct ctx *c) {
   free(c->fixed_rel);
 }
 
+/* With --per-host, more tasks than -j slots may be in flight (those
+ * waiting for their host hold no slot), so -j becomes a semaphore and the
+ * root keeps a wider window of tasks. */
+static int setup_limits(struct ctx *c) {
+  const struct cli_opts *o = c->o;
+  c->window = o->concurrency;
+  if (!o->per_host)
+    return 0;
+  c->window = o->concurrency * 4 > 256 ? o->concurrency * 4 : 256;
+  c->hosts = hosts_create(o->per_host);
+  if (!c->hosts || rt_sem_create(o->concurrency, &c->cfg.slots) != 0)
+    return -1;
+  return 0;
+}
+
 static int run_root(struct ctx *c, rt_runtime *rt) {
   if (rt_notify_create(&c->feed.ready) || rt_token_create(NULL, &c->stop_tok)
-      || rt_joinset_create(&c->set))
+      || rt_joinset_create(&c->set) || setup_limits(c) < 0)
     return -1;
   pthread_mutex_init(&c->feed.mu, NULL);
   pthread_cond_init(&c->feed.room, NULL);
@@ -696,6 +738,9 @@ int run_main(const struct cli_opts *o) {
   }
   rt_notify_destroy(c->feed.ready);
   rt_token_destroy(c->stop_tok);
+  hosts_destroy(c->hosts);
+  rt_sem_destroy(c->cfg.slots);
+  checksums_free(c->sums);
   cleanup(c);
   free(c);
   return status;

@@ -8,6 +8,7 @@
  *              path: /delay/50/bytes/1000 is "wait 50 ms, then /bytes/1000";
  *   terminals  set the status and the body and end the walk; whatever
  *              follows them is ignored, so /bytes/10/name.bin works.
+ * /faulty/KEY/K/FAULT/N injects a fault into the first K requests only.
  * /redirect/N, /flaky and /retry-after are modifiers that may turn into
  * terminals.  Modifiers before a terminal apply to whatever it answers,
  * a 404 included.  An empty rest after a modifier answers 200 "ok".
@@ -467,6 +468,41 @@ static int h_flaky(struct route *r, int arg) {
   return seen <= k ? reply_text(r->rp, (int)code, "flaky\n") : R_NEXT;
 }
 
+/* /faulty/KEY/K/FAULT/N: the first K requests for KEY get FAULT (reset,
+ * truncate or stall) after N body bytes; later ones are served clean.
+ * Counts share the /flaky table under the key "faulty:KEY". */
+static int h_faulty(struct route *r, int arg) {
+  (void)arg;
+  char key[FS_KEY_MAX + 8];
+  memcpy(key, "faulty:", 7);
+  long kn = arg_key(r, key + 7);
+  const char *f;
+  size_t fn;
+  uint64_t k, n;
+  if (kn < 0 ||
+      !arg_u64(r, 0, COUNT_MAX, &k) || !seg_next(r, &f, &fn) ||
+      !arg_u64(r, 0, BYTES_MAX, &n))
+    return bad(r);
+  enum reply_fault fault;
+  if (fn == 5 && !memcmp(f, "reset", 5))
+    fault = FAULT_RESET;
+  else if (fn == 8 && !memcmp(f, "truncate", 8))
+    fault = FAULT_TRUNCATE;
+  else if (fn == 5 && !memcmp(f, "stall", 5))
+    fault = FAULT_STALL;
+  else
+    return bad(r);
+  uint64_t seen =
+      stats_table_bump(&r->srv->stats.flaky, key, (size_t)kn + 7);
+  if (seen == 0)
+    return reply_text(r->rp, 500, "out of memory\n");
+  if (seen <= k) {
+    r->rp->fault = fault;
+    r->rp->fault_at = n;
+  }
+  return R_NEXT;
+}
+
 /* /retry-after{,-date}/KEY/K/SECS: arg says whether to send a date. */
 static int h_retry(struct route *r, int arg) {
   char key[FS_KEY_MAX];
@@ -505,6 +541,7 @@ static const struct handler handlers[] = {
     {"chunked", h_chunked, 0},
     {"delay", h_delay, 0},
     {"echo", h_echo, 0},
+    {"faulty", h_faulty, 0},
     {"flaky", h_flaky, 0},
     {"header", h_header, 0},
     {"redirect", h_redirect, 0},
