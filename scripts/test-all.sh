@@ -2,7 +2,8 @@
 # Installs what is missing, builds, and runs the whole test suite:
 #   1. gcc, warnings as errors: every test (runtime, CLI, integration);
 #   2. clang + ASan/UBSan: the runtime tests;
-#   3. clang + TSan: the runtime tests.
+#   3. clang + TSan: the runtime tests;
+#   4. libFuzzer: the job parsers and file naming, 30 s each.
 # Usage: scripts/test-all.sh   (from anywhere; build dirs go in ./build*)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,4 +31,7 @@ for san in "address,undefined:build-asan" "thread:build-tsan"; do
      TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
      ctest --output-on-failure -L runtime -j1)
 done
+step "fuzz: job parsers and file naming, 30 s each (clang libFuzzer)"
+bash scripts/fuzz.sh 30
+
 step "all tests passed"

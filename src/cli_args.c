@@ -21,12 +21,14 @@
 
 enum opt_id {
   O_CACERT,
+  O_CHECK,
   O_CHECKSUM,
   O_CONCURRENCY,
   O_CONNECT_TIMEOUT,
   O_CONTINUE,
   O_CREATE_DIRS,
   O_DEADLINE,
+  O_FORMAT,
   O_FSYNC,
   O_HEADER,
   O_HELP,
@@ -38,19 +40,26 @@ enum opt_id {
   O_LIMIT_RATE,
   O_MAX_FILESIZE,
   O_MAX_REDIRS,
+  O_NO_PROGRESS,
   O_OUTPUT,
   O_OUTPUT_DIR,
   O_PER_HOST,
+  O_PROGRESS,
+  O_QUIET,
+  O_REPORT,
   O_RETRIES,
   O_RETRY_DELAY,
   O_RETRY_MAX_TIME,
+  O_SHARD,
   O_SKIP_EXISTING,
   O_SPEED_LIMIT,
   O_SPEED_TIME,
   O_THREADS,
   O_TIMEOUT,
   O_USER_AGENT,
-  O_VERSION
+  O_VERBOSE,
+  O_VERSION,
+  O_WRITE_OUT
 };
 
 enum group { G_INPUT, G_RUN, G_RETRY, G_OUTPUT, G_HTTP, G_INFO, G_COUNT };
@@ -71,6 +80,8 @@ struct opt {
 static const struct opt opts_table[] = {
     {"cacert", 0, O_CACERT, "FILE", G_HTTP,
      "CA certificates to verify peers with"},
+    {"check", 0, O_CHECK, NULL, G_INPUT,
+     "check the input, list every error, fetch nothing"},
     {"checksum", 0, O_CHECKSUM, "sha256=HEX|FILE", G_OUTPUT,
      "verify bodies: one digest, or a sha256sum list"},
     {"concurrency", 'j', O_CONCURRENCY, "N", G_RUN,
@@ -83,6 +94,8 @@ static const struct opt opts_table[] = {
      "create the directories an output path names"},
     {"deadline", 0, O_DEADLINE, "SECONDS", G_RUN,
      "cancel what still runs after this long"},
+    {"format", 0, O_FORMAT, "FORMAT", G_OUTPUT,
+     "a line per job on stdout, e.g. '%{id} %{path}\\n'"},
     {"fsync", 0, O_FSYNC, NULL, G_OUTPUT,
      "fsync each file before it is renamed into place"},
     {"header", 'H', O_HEADER, "'NAME: VALUE'", G_HTTP,
@@ -104,18 +117,28 @@ static const struct opt opts_table[] = {
      "fail a job whose body exceeds SIZE (K, M, G)"},
     {"max-redirs", 0, O_MAX_REDIRS, "N", G_HTTP,
      "follow at most N redirects (default 20)"},
+    {"no-progress", 0, O_NO_PROGRESS, NULL, G_OUTPUT,
+     "no live progress display"},
     {"output", 'O', O_OUTPUT, "FILE", G_OUTPUT,
      "one job's body to FILE ('-': all to stdout)"},
     {"output-dir", 'o', O_OUTPUT_DIR, "DIR", G_OUTPUT,
      "save files under DIR (default .)"},
     {"per-host", 0, O_PER_HOST, "N", G_RUN,
      "at most N transfers to one host at once"},
+    {"progress", 0, O_PROGRESS, "bar|plain|none", G_OUTPUT,
+     "live bar or a line per job (default: tty: bar)"},
+    {"quiet", 'q', O_QUIET, NULL, G_OUTPUT,
+     "no progress and no summary; errors only"},
+    {"report", 0, O_REPORT, "junit|json=FILE", G_OUTPUT,
+     "write a JUnit XML or JSON report (repeatable)"},
     {"retries", 0, O_RETRIES, "N", G_RETRY,
      "retry transient failures N times (default 0)"},
     {"retry-delay", 0, O_RETRY_DELAY, "SECONDS", G_RETRY,
      "backoff base: waits double from it (default 1)"},
     {"retry-max-time", 0, O_RETRY_MAX_TIME, "SECONDS", G_RETRY,
      "start no retry after this long"},
+    {"shard", 0, O_SHARD, "K/N|auto[/N]", G_INPUT,
+     "run only shard K of N (0-based); auto: from env"},
     {"skip-existing", 0, O_SKIP_EXISTING, NULL, G_OUTPUT,
      "skip jobs whose file already exists"},
     {"speed-limit", 0, O_SPEED_LIMIT, "BYTES", G_RETRY,
@@ -128,8 +151,12 @@ static const struct opt opts_table[] = {
      "give up on an attempt after this long"},
     {"user-agent", 'A', O_USER_AGENT, "STRING", G_HTTP,
      "User-Agent header (default jfetch/VERSION)"},
+    {"verbose", 'v', O_VERBOSE, NULL, G_OUTPUT,
+     "a line per attempt (retries, waits, statuses)"},
     {"version", 0, O_VERSION, NULL, G_INFO,
      "show versions and features, and exit"},
+    {"write-out", 'w', O_WRITE_OUT, "FORMAT", G_OUTPUT,
+     "the same as --format"},
 };
 #define NOPTS (sizeof(opts_table) / sizeof(opts_table[0]))
 
@@ -296,6 +323,34 @@ static int apply(const struct opt *o, char *v, struct cli_opts *c,
   double s;
   switch (o->id) {
   case O_CACERT: c->cacert = v; return 0;
+  case O_CHECK: c->check = true; return 0;
+  case O_FORMAT:
+  case O_WRITE_OUT: c->format = v; return 0;
+  case O_NO_PROGRESS: c->progress = PROGRESS_NONE; return 0;
+  case O_PROGRESS:
+    if (!strcmp(v, "bar"))
+      c->progress = PROGRESS_BAR;
+    else if (!strcmp(v, "plain"))
+      c->progress = PROGRESS_PLAIN;
+    else if (!strcmp(v, "none"))
+      c->progress = PROGRESS_NONE;
+    else
+      return diag_set(d, "--progress: expected bar, plain or none, got "
+                         "'%s'", v);
+    return 0;
+  case O_QUIET: c->verbosity = -1; return 0;
+  case O_VERBOSE: c->verbosity = 1; return 0;
+  case O_REPORT:
+    if (strncmp(v, "junit=", 6) && strncmp(v, "json=", 5))
+      return diag_set(d, "--report: expected junit=FILE or json=FILE, got "
+                         "'%s'", v);
+    if (!strchr(v, '=')[1])
+      return diag_set(d, "--report: '%s' names no file", v);
+    if (c->nreports == sizeof(c->reports) / sizeof(c->reports[0]))
+      return diag_set(d, "--report: at most 8 reports");
+    c->reports[c->nreports++] = v;
+    return 0;
+  case O_SHARD: c->shard = v; return 0;
   case O_CHECKSUM: c->checksum = v; return 0;
   case O_CONTINUE: c->resume = true; return 0;
   case O_CREATE_DIRS: c->create_dirs = true; return 0;
@@ -439,7 +494,67 @@ static void defaults(struct cli_opts *c) {
   c->retry_delay_ms = 1000;
 }
 
+static bool env_uint(const char *name, unsigned long *v) {
+  const char *s = getenv(name);
+  char *end;
+  if (!s || !*s)
+    return false;
+  errno = 0;
+  *v = strtoul(s, &end, 10);
+  return !*end && !errno;
+}
+
+/* --shard K/N, or auto[/N]: Slurm's SLURM_ARRAY_TASK_ID (less
+ * SLURM_ARRAY_TASK_MIN) of SLURM_ARRAY_TASK_COUNT, or Kubernetes'
+ * JOB_COMPLETION_INDEX with N given after "auto/". */
+static int resolve_shard(struct cli_opts *c, struct diag *d) {
+  unsigned long k = 0, n = 0, min = 0;
+  const char *v = c->shard;
+  const char *slash = strchr(v, '/');
+  char *end;
+  if (slash) {
+    errno = 0;
+    n = strtoul(slash + 1, &end, 10);
+    if (*end || errno || !n || slash[1] == '-')
+      return diag_set(d, "--shard: expected K/N or auto[/N], got '%s'", v);
+  }
+  if (!strncmp(v, "auto", 4) && (v[4] == '\0' || v[4] == '/')) {
+    if (env_uint("SLURM_ARRAY_TASK_ID", &k)) {
+      env_uint("SLURM_ARRAY_TASK_MIN", &min);
+      if (!n && !env_uint("SLURM_ARRAY_TASK_COUNT", &n))
+        return diag_set(d, "--shard auto: SLURM_ARRAY_TASK_COUNT is not set");
+      k -= min <= k ? min : 0;
+    } else if (env_uint("JOB_COMPLETION_INDEX", &k)) {
+      if (!n)
+        return diag_set(d, "--shard auto: JOB_COMPLETION_INDEX is set but "
+                           "not the count: use --shard auto/N");
+    } else {
+      return diag_set(d, "--shard auto: neither SLURM_ARRAY_TASK_ID nor "
+                         "JOB_COMPLETION_INDEX is set");
+    }
+  } else {
+    errno = 0;
+    k = strtoul(v, &end, 10);
+    if (end == v || end != slash || errno || !slash || *v == '-')
+      return diag_set(d, "--shard: expected K/N or auto[/N], got '%s'", v);
+  }
+  if (k >= n || n > 1000000)
+    return diag_set(d, "--shard: shard %lu of %lu does not exist (K counts "
+                       "from 0 to N-1)", k, n);
+  c->shard_k = (unsigned)k;
+  c->shard_n = (unsigned)n;
+  return 0;
+}
+
 static int check_combination(struct cli_opts *c, struct diag *d) {
+  if (c->shard && resolve_shard(c, d) < 0)
+    return -1;
+  if (c->format && c->json)
+    return diag_set(d, "--format and --json both write to stdout; choose "
+                       "one");
+  if (c->format && c->output && !strcmp(c->output, "-"))
+    return diag_set(d, "--format and --output - both write to stdout; "
+                       "choose one");
   if (c->json && c->output && !strcmp(c->output, "-"))
     return diag_set(d, "--json and --output - both write to stdout; choose "
                        "one");
@@ -513,7 +628,7 @@ void cli_args_help(FILE *f) {
                o->letter ? '-' : ' ', o->letter ? o->letter : ' ',
                o->letter ? ',' : ' ', o->name, o->arg ? " " : "",
                o->arg ? o->arg : "");
-      if (strlen(left) > 26)
+      if (strlen(left) > 28)
         fprintf(f, "  %s\n  %28s%s\n", left, "", o->help);
       else
         fprintf(f, "  %-28s%s\n", left, o->help);

@@ -50,8 +50,18 @@ struct cli_opts {
   uint64_t max_filesize;    /* --max-filesize; 0: none */
   uint64_t limit_rate;      /* --limit-rate, bytes/s; 0: none */
   unsigned per_host;        /* --per-host; 0: no limit */
+  int progress;             /* PROGRESS_*: --progress, --no-progress */
+  int verbosity;            /* -1 quiet (-q), 0, 1 verbose (-v) */
+  const char *reports[8];   /* --report KIND=FILE, as given */
+  size_t nreports;
+  const char *format;       /* --format / -w: a line per job on stdout */
+  bool check;               /* --check: validate only */
+  const char *shard;        /* --shard K/N or auto[/N], as given */
+  unsigned shard_k, shard_n; /* resolved; shard_n 0: no sharding */
   bool help, version;
 };
+
+enum { PROGRESS_AUTO = 0, PROGRESS_BAR, PROGRESS_PLAIN, PROGRESS_NONE };
 
 /* Parses argv.  0: run; 1: --help or --version was handled (exit 0);
  * -1: usage error, one line in d (exit 2).  opts->urls and ->headers are

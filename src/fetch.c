@@ -34,6 +34,7 @@
  */
 #include "fetch.h"
 
+#include "progress.h"
 #include "sha256.h"
 
 #include <curl/curl.h>
@@ -78,6 +79,7 @@ struct fetch {
   char etag[256];
   uint64_t range_total;      /* from a 416's Content-Range: bytes star/N */
   bool hold_host, hold_slot;
+  bool active;               /* counted in progress_live.active */
   uint64_t wake_at;          /* backoff timer */
   uint32_t rnd;
   uint64_t hash_off;         /* hashing a resumed .part's prefix */
@@ -311,6 +313,8 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud) {
     sha256_update(&st->sha, p, n);
   st->written += n;
   st->attempt_bytes += n;
+  atomic_fetch_add_explicit(&st->run->cfg->live->bytes, n,
+                            memory_order_relaxed);
   return n;
 }
 
@@ -515,7 +519,41 @@ static int hash_step(struct fetch *st) {
 
 /* ---- attempts ------------------------------------------------------------------ */
 
+static void set_active(struct fetch *st, bool on) {
+  if (st->active == on)
+    return;
+  st->active = on;
+  if (on)
+    atomic_fetch_add_explicit(&st->run->cfg->live->active, 1,
+                              memory_order_relaxed);
+  else
+    atomic_fetch_sub_explicit(&st->run->cfg->live->active, 1,
+                              memory_order_relaxed);
+}
+
+/* -v: one line on stderr, written with one write() so lines from several
+ * workers never interleave. */
+static void note(struct fetch *st, const char *f, ...)
+    __attribute__((format(printf, 2, 3)));
+static void note(struct fetch *st, const char *f, ...) {
+  if (!st->run->cfg->verbose)
+    return;
+  char line[1024];
+  int n = snprintf(line, sizeof(line), "jfetch: #%" PRIu64 " attempt %u: ",
+                   st->run->job.index, st->run->res.attempts);
+  va_list ap;
+  va_start(ap, f);
+  n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, f, ap);
+  va_end(ap);
+  if (n > (int)sizeof(line) - 2)
+    n = (int)sizeof(line) - 2;
+  line[n++] = '\n';
+  if (write(STDERR_FILENO, line, (size_t)n) < 0)
+    return;
+}
+
 static void begin_attempt(struct fetch *st) {
+  set_active(st, true);
   st->run->res.attempts++;
   st->errbuf[0] = '\0';
   st->checked_status = st->discard = st->too_big = false;
@@ -640,6 +678,22 @@ static int plan_retry(struct fetch *st, bool transient) {
   return 1;
 }
 
+/* -v: what the attempt came to, and what happens next. */
+static void report_attempt(struct fetch *st, uint64_t wake_at) {
+  const struct job_result *r = &st->run->res;
+  if (!st->run->cfg->verbose)
+    return;
+  if (r->outcome == OUT_OK) {
+    note(st, "HTTP %ld, %" PRIu64 " bytes", r->http_status,
+         st->attempt_bytes);
+  } else if (wake_at) {
+    note(st, "%s: %s; retrying in %.2f s", r->error_kind, r->error,
+         (double)(wake_at - rt_now()) / 1e9);
+  } else {
+    note(st, "%s: %s; giving up", r->error_kind, r->error);
+  }
+}
+
 static void verify(struct fetch *st) {
   const struct job *j = &st->run->job;
   if (!st->hashing || st->run->res.outcome != OUT_OK)
@@ -693,14 +747,18 @@ static int fetch_poll(rt_cx *cx, void *p, void **out) {
     }
     begin_attempt(st);
     RT_AWAIT(st->pc, st->rc = await_xfer(cx, st));
+    set_active(st, false);
     give_slots(st);
     if (st->rc != 0) {
       fail(st, "other", fmt("the transfer could not start: %s",
                             rt_strerror(st->rc)));
       break;
     }
-    if (!plan_retry(st, classify(st)))
+    if (!plan_retry(st, classify(st))) {
+      report_attempt(st, 0);
       break;
+    }
+    report_attempt(st, st->wake_at);
     RT_AWAIT(st->pc, rt_sleep_until(cx, st->wake_at));
   }
   verify(st);
@@ -714,6 +772,7 @@ done:
 
 static void fetch_drop(void *p) {
   struct fetch *st = p;
+  set_active(st, false);
   give_slots(st);
   if (st->f_open)
     output_file_abort(&st->f, !st->panicking);

@@ -15,6 +15,8 @@
 
 #include <rt.h>
 
+struct progress_live;
+
 enum outcome { OUT_OK = 0, OUT_APP_ERROR, OUT_PANICKED, OUT_CANCELLED };
 
 struct job_result {
@@ -53,6 +55,8 @@ struct fetch_cfg {
   bool skip_existing;
   bool do_fsync;
   rt_sem *slots;           /* -j slots, when tasks may outnumber them */
+  struct progress_live *live; /* counters for the progress display */
+  bool verbose;            /* -v: a line per attempt on stderr */
   const char *panic_ids;   /* JFETCH_PANIC_JOB, comma-separated */
   const char *hang_ids;    /* JFETCH_HANG_JOB */
 };

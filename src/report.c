@@ -1,29 +1,50 @@
 /*
- * report.c - one JSON Lines record per job, and the closing summary.
+ * report.c - one record per job, wherever records go, and the summary.
  *
  * Records go out in completion order, each with its input index, so a
  * consumer can restore input order (sort_by(.index)) or concatenate the
  * records of several shards.  Every key is always present, null where it
- * does not apply, so jq filters need no guards.  Records are buffered by
- * stdio and flushed whenever the run is about to wait (report_flush), so
- * output is prompt without a write per record.
+ * does not apply, so jq filters need no guards.  Records on stdout are
+ * buffered by stdio and flushed whenever the run is about to wait
+ * (report_flush), so output is prompt without a write per record.
+ *
+ * Report files (--report junit=FILE, json=FILE) need the totals in their
+ * first lines, so their bodies are streamed to an unlinked temporary file
+ * during the run and assembled into FILE.tmp at the end, then renamed:
+ * a CI system never reads a half-written report, and a run of a million
+ * jobs holds none of them in memory.
  *
  * The summary keeps the first MAX_LISTED failures (one line each) and
- * counts the rest, so a million failures cost no memory.
+ * counts the rest.
  */
 #include "report.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_LISTED 20
+#define MAX_FILES 8
+
+enum { REP_JUNIT, REP_JSON };
+
+struct rfile {
+  int kind;
+  char *path;
+  FILE *body; /* unlinked temporary file */
+  uint64_t n;
+};
 
 struct report {
   struct report_cfg cfg;
   struct report_counts n;
   char *listed[MAX_LISTED];
   size_t nlisted;
+  struct rfile files[MAX_FILES];
+  size_t nfiles;
+  char started[32]; /* ISO 8601, for JUnit's timestamp */
 };
 
 static const char *const outcome_names[] = {"ok", "app_error", "panicked",
@@ -33,8 +54,13 @@ const char *report_outcome_name(int o) { return outcome_names[o]; }
 
 struct report *report_create(const struct report_cfg *cfg) {
   struct report *r = calloc(1, sizeof(*r));
-  if (r)
-    r->cfg = *cfg;
+  if (!r)
+    return NULL;
+  r->cfg = *cfg;
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(r->started, sizeof(r->started), "%Y-%m-%dT%H:%M:%SZ", &tm);
   return r;
 }
 
@@ -43,8 +69,32 @@ void report_destroy(struct report *r) {
     return;
   for (size_t i = 0; i < r->nlisted; i++)
     free(r->listed[i]);
+  for (size_t i = 0; i < r->nfiles; i++) {
+    if (r->files[i].body)
+      fclose(r->files[i].body);
+    free(r->files[i].path);
+  }
   free(r);
 }
+
+int report_add_file(struct report *r, const char *spec, struct diag *d) {
+  struct rfile *f = &r->files[r->nfiles];
+  f->kind = !strncmp(spec, "junit=", 6) ? REP_JUNIT : REP_JSON;
+  f->path = strdup(strchr(spec, '=') + 1);
+  f->body = tmpfile();
+  if (!f->path || !f->body) {
+    snprintf(d->text, sizeof(d->text), "--report %s: cannot make a "
+             "temporary file: %s", spec, strerror(errno));
+    free(f->path);
+    if (f->body)
+      fclose(f->body);
+    return -1;
+  }
+  r->nfiles++;
+  return 0;
+}
+
+/* ---- escaping ------------------------------------------------------------ */
 
 void report_json_string(FILE *f, const char *s) {
   if (!s) {
@@ -69,31 +119,43 @@ void report_json_string(FILE *f, const char *s) {
   putc('"', f);
 }
 
-static void write_path(struct report *r, FILE *f, const struct job_run *run) {
-  if (run->res.outcome != OUT_OK) {
-    fputs("null", f);
-    return;
+/* XML attribute/text escaping; control bytes XML 1.0 forbids become '?'. */
+static void xml_string(FILE *f, const char *s) {
+  for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p;
+       p++) {
+    switch (*p) {
+    case '&': fputs("&amp;", f); break;
+    case '<': fputs("&lt;", f); break;
+    case '>': fputs("&gt;", f); break;
+    case '"': fputs("&quot;", f); break;
+    case '\'': fputs("&apos;", f); break;
+    default:
+      putc(*p < 0x20 && *p != '\t' && *p != '\n' ? '?' : *p, f);
+    }
   }
-  if (r->cfg.stdout_path || !run->rel) {
-    report_json_string(f, r->cfg.stdout_path ? r->cfg.stdout_path : "-");
-    return;
-  }
+}
+
+/* ---- one record ------------------------------------------------------------ */
+
+/* The path a successful job wrote to, malloc'd; NULL if none. */
+static char *result_path(const struct report *r, const struct job_run *run) {
+  if (run->res.outcome != OUT_OK)
+    return NULL;
+  if (r->cfg.stdout_path || !run->rel)
+    return strdup(r->cfg.stdout_path ? r->cfg.stdout_path : "-");
   const char *base = r->cfg.path_base;
-  if (!base || !strcmp(base, ".")) {
-    report_json_string(f, run->rel);
-    return;
-  }
+  if (!base || !strcmp(base, "."))
+    return strdup(run->rel);
   size_t n = strlen(base);
   char *p = NULL;
   if (asprintf(&p, "%s%s%s", base, base[n - 1] == '/' ? "" : "/",
                run->rel) < 0)
     p = NULL;
-  report_json_string(f, p);
-  free(p);
+  return p;
 }
 
-static void write_json(struct report *r, const struct job_run *run) {
-  FILE *f = r->cfg.json;
+static void write_json(const struct report *r, FILE *f,
+                       const struct job_run *run) {
   const struct job_result *res = &run->res;
   fprintf(f, "{\"index\":%" PRIu64 ",\"id\":", run->job.index);
   report_json_string(f, run->job.id);
@@ -111,10 +173,134 @@ static void write_json(struct report *r, const struct job_run *run) {
   else
     fputs(",\"http_status\":null", f);
   fprintf(f, ",\"bytes\":%" PRIu64 ",\"path\":", res->bytes);
-  write_path(r, f, run);
-  fprintf(f, ",\"elapsed_ms\":%" PRIu64 ",\"attempts\":%u,\"skipped\":%s}\n",
+  char *path = result_path(r, run);
+  report_json_string(f, path);
+  free(path);
+  fprintf(f, ",\"elapsed_ms\":%" PRIu64 ",\"attempts\":%u,\"skipped\":%s",
           res->elapsed_ms, res->attempts, res->skipped ? "true" : "false");
+  if (r->cfg.shard_n)
+    fprintf(f, ",\"shard\":\"%u/%u\"}", r->cfg.shard_k, r->cfg.shard_n);
+  else
+    fputs(",\"shard\":null}", f);
 }
+
+static void write_junit_case(const struct report *r, FILE *f,
+                             const struct job_run *run) {
+  const struct job_result *res = &run->res;
+  fprintf(f, "    <testcase classname=\"jfetch\" name=\"#%" PRIu64 " ",
+          run->job.index);
+  if (run->job.id) {
+    xml_string(f, run->job.id);
+    putc(' ', f);
+  }
+  xml_string(f, run->job.url);
+  fprintf(f, "\" time=\"%.3f\">\n", (double)res->elapsed_ms / 1000.0);
+  if (res->skipped) {
+    fputs("      <skipped message=\"already present\"/>\n", f);
+  } else if (res->outcome != OUT_OK) {
+    /* an application error is a failure; a task failure an error */
+    const char *tag = res->outcome == OUT_APP_ERROR ? "failure" : "error";
+    fprintf(f, "      <%s type=\"", tag);
+    xml_string(f, res->error_kind);
+    fputs("\" message=\"", f);
+    xml_string(f, res->error);
+    fprintf(f, "\">outcome: %s; attempts: %u; http_status: %ld</%s>\n",
+            outcome_names[res->outcome], res->attempts, res->http_status, tag);
+  }
+  char *path = result_path(r, run);
+  if (path) {
+    fputs("      <system-out>", f);
+    xml_string(f, path);
+    fprintf(f, " (%" PRIu64 " bytes, %u attempt%s)</system-out>\n",
+            res->bytes, res->attempts, res->attempts == 1 ? "" : "s");
+    free(path);
+  }
+  fputs("    </testcase>\n", f);
+}
+
+/* ---- --format ----------------------------------------------------------------- */
+
+static const char *const fmt_vars[] = {
+    "attempts", "bytes", "effective_url", "elapsed_ms", "error",
+    "error_kind", "http_status", "id", "index", "outcome", "path",
+    "shard", "skipped", "url"};
+#define NVARS (sizeof(fmt_vars) / sizeof(fmt_vars[0]))
+
+static int var_index(const char *name, size_t n) {
+  for (size_t i = 0; i < NVARS; i++)
+    if (strlen(fmt_vars[i]) == n && !memcmp(fmt_vars[i], name, n))
+      return (int)i;
+  return -1;
+}
+
+int report_format_check(const char *fmt, struct diag *d) {
+  for (const char *p = fmt; *p; p++) {
+    if (p[0] != '%' || p[1] != '{')
+      continue;
+    const char *end = strchr(p + 2, '}');
+    if (!end)
+      return snprintf(d->text, sizeof(d->text), "--format: '%%{' without "
+                      "a closing '}'"), -1;
+    if (var_index(p + 2, (size_t)(end - p - 2)) < 0)
+      return snprintf(d->text, sizeof(d->text), "--format: unknown "
+                      "variable %%{%.*s} (known: attempts, bytes, "
+                      "effective_url, elapsed_ms, error, error_kind, "
+                      "http_status, id, index, outcome, path, shard, "
+                      "skipped, url)", (int)(end - p - 2), p + 2), -1;
+    p = end;
+  }
+  return 0;
+}
+
+static void put_var(const struct report *r, FILE *f, int v,
+                    const struct job_run *run) {
+  const struct job_result *res = &run->res;
+  char *path;
+  switch (v) {
+  case 0: fprintf(f, "%u", res->attempts); break;
+  case 1: fprintf(f, "%" PRIu64, res->bytes); break;
+  case 2: fputs(res->effective_url ? res->effective_url : "", f); break;
+  case 3: fprintf(f, "%" PRIu64, res->elapsed_ms); break;
+  case 4: fputs(res->error ? res->error : "", f); break;
+  case 5: fputs(res->error_kind ? res->error_kind : "", f); break;
+  case 6: fprintf(f, "%ld", res->http_status); break;
+  case 7: fputs(run->job.id ? run->job.id : "", f); break;
+  case 8: fprintf(f, "%" PRIu64, run->job.index); break;
+  case 9: fputs(outcome_names[res->outcome], f); break;
+  case 10:
+    path = result_path(r, run);
+    fputs(path ? path : "", f);
+    free(path);
+    break;
+  case 11:
+    if (r->cfg.shard_n)
+      fprintf(f, "%u/%u", r->cfg.shard_k, r->cfg.shard_n);
+    break;
+  case 12: fputs(res->skipped ? "true" : "false", f); break;
+  default: fputs(run->job.url, f); break;
+  }
+}
+
+static void write_format(const struct report *r, FILE *f,
+                         const struct job_run *run) {
+  for (const char *p = r->cfg.format; *p; p++) {
+    if (p[0] == '%' && p[1] == '{') {
+      const char *end = strchr(p + 2, '}');
+      put_var(r, f, var_index(p + 2, (size_t)(end - p - 2)), run);
+      p = end;
+    } else if (p[0] == '%' && p[1] == '%') {
+      putc('%', f);
+      p++;
+    } else if (p[0] == '\\' && p[1]) {
+      p++;
+      putc(*p == 'n' ? '\n' : *p == 't' ? '\t' : *p == 'r' ? '\r' : *p, f);
+    } else {
+      putc(*p, f);
+    }
+  }
+}
+
+/* ---- recording -------------------------------------------------------------------- */
 
 static void remember(struct report *r, const struct job_run *run) {
   if (r->nlisted >= MAX_LISTED)
@@ -138,27 +324,124 @@ void report_record(struct report *r, const struct job_run *run) {
   case OUT_PANICKED: r->n.panicked++; break;
   default: r->n.cancelled++; break;
   }
+  if (run->res.skipped)
+    r->n.skipped++;
   if (run->res.outcome != OUT_OK)
     remember(r, run);
-  if (r->cfg.json)
-    write_json(r, run);
+  if (r->cfg.json) {
+    write_json(r, r->cfg.json, run);
+    putc('\n', r->cfg.json);
+  }
+  if (r->cfg.format)
+    write_format(r, stdout, run);
+  for (size_t i = 0; i < r->nfiles; i++) {
+    struct rfile *f = &r->files[i];
+    if (f->kind == REP_JUNIT) {
+      write_junit_case(r, f->body, run);
+    } else {
+      fputs(f->n ? ",\n    " : "\n    ", f->body);
+      write_json(r, f->body, run);
+    }
+    f->n++;
+  }
 }
 
 void report_flush(struct report *r) {
-  if (r->cfg.json)
-    fflush(r->cfg.json);
+  if (r->cfg.json || r->cfg.format)
+    fflush(stdout);
 }
 
 void report_counts(const struct report *r, struct report_counts *c) {
   *c = r->n;
 }
 
+/* ---- report files --------------------------------------------------------------- */
+
+static void junit_head(const struct report *r, FILE *f, double wall_s) {
+  uint64_t total = r->n.ok + r->n.app_error + r->n.panicked + r->n.cancelled;
+  fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+             "<testsuites name=\"jfetch\" tests=\"%" PRIu64 "\" failures=\"%"
+             PRIu64 "\" errors=\"%" PRIu64 "\" skipped=\"%" PRIu64 "\" time=\""
+             "%.3f\">\n  <testsuite name=\"jfetch\" tests=\"%" PRIu64 "\" "
+             "failures=\"%" PRIu64 "\" errors=\"%" PRIu64 "\" skipped=\"%"
+             PRIu64 "\" time=\"%.3f\" timestamp=\"%s\">\n",
+          total, r->n.app_error, r->n.panicked + r->n.cancelled, r->n.skipped,
+          wall_s, total, r->n.app_error, r->n.panicked + r->n.cancelled,
+          r->n.skipped, wall_s, r->started);
+}
+
+static void json_head(const struct report *r, FILE *f, double wall_s,
+                      int exit_status) {
+  uint64_t total = r->n.ok + r->n.app_error + r->n.panicked + r->n.cancelled;
+  fprintf(f, "{\n  \"summary\": {\"jobs\": %" PRIu64 ", \"ok\": %" PRIu64
+             ", \"app_error\": %" PRIu64 ", \"panicked\": %" PRIu64
+             ", \"cancelled\": %" PRIu64 ", \"skipped\": %" PRIu64
+             ", \"elapsed_ms\": %.0f, \"exit_status\": %d, \"started\": "
+             "\"%s\", \"shard\": ",
+          total, r->n.ok, r->n.app_error, r->n.panicked, r->n.cancelled,
+          r->n.skipped, wall_s * 1000.0, exit_status, r->started);
+  if (r->cfg.shard_n)
+    fprintf(f, "\"%u/%u\"},\n", r->cfg.shard_k, r->cfg.shard_n);
+  else
+    fputs("null},\n", f);
+  fputs("  \"records\": [", f);
+}
+
+static int copy_stream(FILE *from, FILE *to) {
+  char buf[65536];
+  size_t n;
+  rewind(from);
+  while ((n = fread(buf, 1, sizeof(buf), from)) > 0)
+    if (fwrite(buf, 1, n, to) != n)
+      return -1;
+  return ferror(from) ? -1 : 0;
+}
+
+static int finish_file(struct report *r, struct rfile *f, double wall_s,
+                       int exit_status) {
+  char *tmp = NULL;
+  if (asprintf(&tmp, "%s.tmp", f->path) < 0)
+    return -1;
+  FILE *out = fopen(tmp, "w");
+  int rc = out ? 0 : -1;
+  if (out) {
+    if (f->kind == REP_JUNIT)
+      junit_head(r, out, wall_s);
+    else
+      json_head(r, out, wall_s, exit_status);
+    rc = copy_stream(f->body, out);
+    fputs(f->kind == REP_JUNIT ? "  </testsuite>\n</testsuites>\n"
+                               : (f->n ? "\n  ]\n}\n" : "]\n}\n"), out);
+    if (fclose(out) != 0)
+      rc = -1;
+  }
+  if (rc == 0 && rename(tmp, f->path) != 0)
+    rc = -1;
+  if (rc != 0) {
+    fprintf(stderr, "jfetch: cannot write the report %s: %s\n", f->path,
+            strerror(errno));
+    remove(tmp);
+  }
+  free(tmp);
+  return rc;
+}
+
+int report_close(struct report *r, double wall_s, int exit_status) {
+  int rc = 0;
+  for (size_t i = 0; i < r->nfiles; i++)
+    if (finish_file(r, &r->files[i], wall_s, exit_status) < 0)
+      rc = -1;
+  return rc;
+}
+
 void report_summary(const struct report *r, FILE *f, double wall_s) {
   uint64_t total = r->n.ok + r->n.app_error + r->n.panicked + r->n.cancelled;
-  fprintf(f, "jfetch: %" PRIu64 " job%s in %.2f s: %" PRIu64 " ok, %" PRIu64
-             " failed, %" PRIu64 " panicked, %" PRIu64 " cancelled\n",
-          total, total == 1 ? "" : "s", wall_s, r->n.ok, r->n.app_error,
-          r->n.panicked, r->n.cancelled);
+  fprintf(f, "jfetch: %" PRIu64 " job%s in %.2f s: %" PRIu64 " ok",
+          total, total == 1 ? "" : "s", wall_s, r->n.ok);
+  if (r->n.skipped)
+    fprintf(f, " (%" PRIu64 " skipped)", r->n.skipped);
+  fprintf(f, ", %" PRIu64 " failed, %" PRIu64 " panicked, %" PRIu64
+             " cancelled\n", r->n.app_error, r->n.panicked, r->n.cancelled);
   for (size_t i = 0; i < r->nlisted; i++)
     fprintf(f, "%s\n", r->listed[i]);
   uint64_t bad = total - r->n.ok;

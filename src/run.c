@@ -25,6 +25,7 @@
 #include "checksums.h"
 #include "fetch.h"
 #include "hosts.h"
+#include "progress.h"
 #include "report.h"
 #include "seen.h"
 
@@ -53,7 +54,8 @@ struct checker {
   seen *ids;
   seen *outputs;
   bool derive;        /* outputs go to files: every job needs a name */
-  uint64_t next_index;
+  uint64_t base;      /* index of the current source's first job */
+  uint64_t next;      /* one past the highest index seen so far */
 };
 
 struct feed {
@@ -80,6 +82,9 @@ struct ctx {
   size_t window;      /* tasks in flight at most (> -j with --per-host) */
   hosts *hosts;       /* --per-host semaphores, or NULL */
   checksums *sums;    /* --checksum, or NULL */
+  struct progress *prog;
+  struct progress_live live;
+  uint64_t total;     /* jobs counted by the first pass (this shard) */
   enum stop stop;
   uint64_t deadline_ns;
   pthread_t reader;
@@ -96,13 +101,36 @@ static int check_fail(struct diag *d, const char *src, const struct job *j,
                       const char *fmt, ...) {
   int n = j->line ? snprintf(d->text, sizeof(d->text), "%s:%u: ", src,
                              j->line)
-                  : snprintf(d->text, sizeof(d->text), "%s: URL %" PRIu64
-                             ": ", src, j->index + 1);
+                  : snprintf(d->text, sizeof(d->text), "%s:%" PRIu64 ": ",
+                             src, j->index + 1);
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(d->text + n, sizeof(d->text) - (size_t)n, fmt, ap);
   va_end(ap);
   return -1;
+}
+
+/* A job's index is its position in the input: its source's own index
+ * (which counts bad jobs too, as the source's messages do) offset by the
+ * jobs of the sources before it. */
+static void number(struct checker *c, struct job *j) {
+  j->index += c->base;
+  if (j->index + 1 > c->next)
+    c->next = j->index + 1;
+}
+
+static void next_source(struct checker *c) { c->base = c->next; }
+
+/* --shard K/N: the job belongs to shard fnv1a64(id, else url) mod N.
+ * The hash is fixed (FNV-1a, 64 bits, over the string's bytes), so every
+ * machine splits the same input the same way. */
+static bool in_shard(const struct cli_opts *o, const struct job *j) {
+  if (!o->shard_n)
+    return true;
+  uint64_t h = 0xcbf29ce484222325u;
+  for (const char *p = j->id ? j->id : j->url; *p; p++)
+    h = (h ^ (unsigned char)*p) * 0x100000001b3u;
+  return h % o->shard_n == o->shard_k;
 }
 
 /* Works out a job's output path and checks it and its id for clashes.
@@ -114,9 +142,9 @@ static int check_job(struct checker *c, const char *src, struct job *j,
     uint64_t first;
     int r = seen_add(c->ids, j->id, j->index, &first);
     if (r == 1)
-      return check_fail(d, src, j, "job %" PRIu64 " has id \"%s\", as job "
-                        "%" PRIu64 " does: ids must be unique",
-                        j->index + 1, j->id, first + 1);
+      return check_fail(d, src, j, "job #%" PRIu64 ": id \"%s\" is already "
+                        "job #%" PRIu64 "'s: ids must be unique",
+                        j->index, j->id, first);
     if (r < 0)
       return check_fail(d, src, j, "out of memory");
   }
@@ -128,8 +156,9 @@ static int check_job(struct checker *c, const char *src, struct job *j,
   if (!name && j->output)
     return check_fail(d, src, j, "out of memory");
   if (!name)
-    return check_fail(d, src, j, "cannot name a file after \"%s\": %s; "
-                      "give the job an \"output\"", j->url, why);
+    return check_fail(d, src, j, "job #%" PRIu64 ": cannot name a file "
+                      "after \"%s\": %s; give the job an \"output\"",
+                      j->index, j->url, why);
   size_t n = strlen(name);
   bool is_part = n > 5 && !strcmp(name + n - 5, ".part");
   char alt[JOB_MAX_PATH + 8];
@@ -142,13 +171,14 @@ static int check_job(struct checker *c, const char *src, struct job *j,
                                              : seen_add(c->outputs, name,
                                                         j->index, &first);
   if (r != 0) {
+    if (r < 0)
+      check_fail(d, src, j, "out of memory");
+    else
+      check_fail(d, src, j, "job #%" PRIu64 ": \"%s\" is already written "
+                 "by job #%" PRIu64 " (as its file or its .part): give one "
+                 "of them another \"output\"", j->index, name, first);
     free(name);
-    return r < 0 ? check_fail(d, src, j, "out of memory")
-                 : check_fail(d, src, j, "job %" PRIu64 " would write \"%s\""
-                              ", which job %" PRIu64 " writes (or uses as "
-                              "its .part file): give one of them another "
-                              "\"output\"", j->index + 1, alt + 0,
-                              first + 1);
+    return -1;
   }
   *rel = name;
   return 0;
@@ -194,9 +224,10 @@ static int validate(struct ctx *c, uint64_t *total, struct diag *d) {
     }
     int rc;
     while ((rc = jobs_src_next(s, &j, d)) == 1) {
-      j.index = c->chk.next_index++;
+      number(&c->chk, &j);
       char *rel;
       rc = check_job(&c->chk, jobs_src_name(s), &j, &rel, d);
+      *total += rc == 0 && in_shard(c->o, &j);
       free(rel);
       job_free(&j);
       if (rc < 0)
@@ -204,9 +235,9 @@ static int validate(struct ctx *c, uint64_t *total, struct diag *d) {
     }
     if (rc < 0 || jobs_src_rewind(s) < 0)
       return -1;
+    next_source(&c->chk);
   }
-  *total = c->chk.next_index;
-  c->chk.next_index = 0;
+  c->chk.base = c->chk.next = 0;
   return 0;
 }
 
@@ -269,7 +300,7 @@ static int name_only(struct ctx *c, jobs_src *s, struct job *j, char **rel,
 
 static struct job_run *make_run(struct ctx *c, jobs_src *s, struct job *j,
                                 struct diag *d) {
-  j->index = c->chk.next_index++;
+  number(&c->chk, j);
   char *rel = NULL;
   int rc = jobs_src_seekable(s) || c->fixed_rel
                ? name_only(c, s, j, &rel, d)
@@ -303,6 +334,10 @@ static void *reader_main(void *arg) {
     while ((rc = jobs_src_next(s, &j, &d)) == 1) {
       struct job_run *run = make_run(c, s, &j, &d);
       job_free(&j);
+      if (run && !in_shard(c->o, &run->job)) {
+        run_free(run);
+        continue;
+      }
       if (!run || !feed_push(f, run)) {
         if (run)
           run_free(run);
@@ -312,6 +347,7 @@ static void *reader_main(void *arg) {
     }
     if (rc < 0)
       failed = true;
+    next_source(&c->chk);
     if (f->stop)
       break;
   }
@@ -356,6 +392,7 @@ static void record(struct ctx *c, struct job_run *run) {
   if (run->res.outcome == OUT_OK && run->spool_fd >= 0)
     copy_spool(run->spool_fd);
   report_record(c->rep, run);
+  progress_job_done(c->prog, run);
   /* once stopping, a second signal exits at once: keep nothing buffered */
   if (c->stop)
     report_flush(c->rep);
@@ -467,6 +504,9 @@ static int wait_any(rt_cx *cx, struct ctx *c) {
     if (rt_notify_wait(cx, c->feed.ready) == RT_READY)
       return RT_READY;
   }
+  uint64_t tick = progress_next_tick(c->prog);
+  if (tick && rt_sleep_until(cx, tick) == RT_READY)
+    return RT_READY;
   return RT_PENDING;
 }
 
@@ -487,6 +527,7 @@ static int root_poll(rt_cx *cx, void *p, void **out) {
     if (c->stop == STOP_BAD_INPUT && c->inflight == 0)
       break;
     report_flush(c->rep);
+    progress_tick(c->prog, false);
     RT_AWAIT(st->pc, wait_any(cx, c));
   }
   report_flush(c->rep);
@@ -527,15 +568,24 @@ static void block_signals(void) {
 
 /* ---- setup ------------------------------------------------------------------------- */
 
+/* Bodies go to stdout: -O -, or one URL argument and nothing else
+ * naming where files go (curl's habit). */
+static bool stdout_mode(const struct cli_opts *o) {
+  return (o->output && !strcmp(o->output, "-")) ||
+         (!o->output && !o->output_dir && o->nurls == 1 && !o->input_file &&
+          !o->jobs_file);
+}
+
 static int setup_output(struct ctx *c, uint64_t total, struct diag *d,
                         struct report_cfg *rc) {
   const struct cli_opts *o = c->o;
-  bool stdout_mode = (o->output && !strcmp(o->output, "-")) ||
-                     (!o->output && !o->output_dir && o->nurls == 1 &&
-                      !o->input_file && !o->jobs_file);
+  bool to_stdout = stdout_mode(o);
   memset(rc, 0, sizeof(*rc));
   rc->json = o->json ? stdout : NULL;
-  if (stdout_mode) {
+  rc->format = o->format;
+  rc->shard_k = o->shard_k;
+  rc->shard_n = o->shard_n;
+  if (to_stdout) {
     c->chk.derive = false;
     c->cfg.spool = !(c->validated && total == 1);
     rc->stdout_path = "-";
@@ -599,6 +649,8 @@ static void fill_cfg(struct ctx *c) {
   f->resume = o->resume;
   f->skip_existing = o->skip_existing;
   f->do_fsync = o->do_fsync;
+  f->live = &c->live;
+  f->verbose = o->verbosity > 0;
   f->user_agent = o->user_agent ? o->user_agent : "jfetch/" JFETCH_VERSION;
   f->headers = o->headers;
   f->nheaders = o->nheaders;
@@ -646,9 +698,20 @@ static int prepare(struct ctx *c, struct diag *d) {
       return snprintf(d->text, sizeof(d->text), "--output: '%s' names no "
                       "file", c->o->output), -1;
   }
+  if (c->o->format && report_format_check(c->o->format, d) < 0)
+    return -1;
   c->rep = report_create(&rc);
+  if (!c->rep)
+    return -1;
+  for (size_t i = 0; i < c->o->nreports; i++)
+    if (report_add_file(c->rep, c->o->reports[i], d) < 0)
+      return -1;
+  c->total = c->validated ? total : 0;
+  c->prog = progress_create(progress_mode_resolve(c->o->progress,
+                                                  c->o->verbosity),
+                            progress_color(), c->total, &c->live);
   fill_cfg(c);
-  return c->rep ? 0 : -1;
+  return c->prog ? 0 : -1;
 }
 
 static void cleanup(struct ctx *c) {
@@ -664,6 +727,7 @@ static void cleanup(struct ctx *c) {
   seen_destroy(c->chk.ids);
   seen_destroy(c->chk.outputs);
   report_destroy(c->rep);
+  progress_destroy(c->prog);
   output_dir_close(c->cfg.od);
   free(c->fixed_rel);
 }
@@ -705,12 +769,76 @@ static int run_root(struct ctx *c, rt_runtime *rt) {
   return 0;
 }
 
+/* ---- --check ------------------------------------------------------------------- */
+
+#define CHECK_MAX_LISTED 1000
+
+static void check_error(unsigned long *errors, const struct diag *d) {
+  if (++*errors <= CHECK_MAX_LISTED)
+    fprintf(stderr, "jfetch: %s\n", d->text);
+}
+
+/* Reads every source to its end, listing every error: syntax, keys and
+ * values, URLs, names, duplicate ids and outputs.  Fetches nothing. */
+static int check_all(struct ctx *c) {
+  struct diag d = {{0}};
+  unsigned long errors = 0;
+  uint64_t jobs = 0;
+  c->chk.ids = seen_create();
+  c->chk.outputs = seen_create();
+  c->chk.derive = !stdout_mode(c->o);
+  if (!c->chk.ids || !c->chk.outputs)
+    return EXIT_BAD_INPUT;
+  if (c->o->format && report_format_check(c->o->format, &d) < 0)
+    check_error(&errors, &d);
+  if (c->o->checksum && checksums_load(c->o->checksum, &c->sums, &d) < 0)
+    check_error(&errors, &d);
+  if (open_sources(c, &d) < 0) {
+    check_error(&errors, &d);
+  } else {
+    for (size_t i = 0; i < c->srcs.n; i++) {
+      jobs_src *s = c->srcs.src[i];
+      struct job j;
+      int rc;
+      while ((rc = jobs_src_next(s, &j, &d)) != 0) {
+        if (rc < 0) {
+          check_error(&errors, &d);
+          continue;
+        }
+        number(&c->chk, &j);
+        char *rel = NULL;
+        if (check_job(&c->chk, jobs_src_name(s), &j, &rel, &d) < 0)
+          check_error(&errors, &d);
+        else
+          jobs += in_shard(c->o, &j);
+        free(rel);
+        job_free(&j);
+      }
+      next_source(&c->chk);
+    }
+  }
+  if (errors > CHECK_MAX_LISTED)
+    fprintf(stderr, "jfetch: ... and %lu more errors\n",
+            errors - CHECK_MAX_LISTED);
+  fprintf(stderr, "jfetch: --check: %" PRIu64 " job%s%s, %lu error%s\n",
+          jobs, jobs == 1 ? "" : "s", c->o->shard_n ? " in this shard" : "",
+          errors, errors == 1 ? "" : "s");
+  return errors ? EXIT_BAD_INPUT : EXIT_ALL_OK;
+}
+
 int run_main(const struct cli_opts *o) {
   struct ctx *c = calloc(1, sizeof(*c));
   struct diag d = {{0}};
   if (!c)
     return EXIT_BAD_INPUT;
   c->o = o;
+  if (o->check) {
+    int status = check_all(c);
+    checksums_free(c->sums);
+    cleanup(c);
+    free(c);
+    return status;
+  }
   block_signals();
   if (prepare(c, &d) < 0) {
     fprintf(stderr, "jfetch: %s\n", d.text[0] ? d.text : "out of memory");
@@ -728,10 +856,15 @@ int run_main(const struct cli_opts *o) {
     fprintf(stderr, "jfetch: cannot start the runtime\n");
   } else {
     if (run_root(c, rt) == 0) {
+      double wall = (double)(rt_now() - t0) / 1e9;
+      progress_finish(c->prog);
       if (c->stop == STOP_BAD_INPUT)
         fprintf(stderr, "jfetch: %s\n", c->feed.err.text);
-      report_summary(c->rep, stderr, (double)(rt_now() - t0) / 1e9);
       status = exit_status(c);
+      if (o->verbosity >= 0)
+        report_summary(c->rep, stderr, wall);
+      if (report_close(c->rep, wall, status) < 0 && status == EXIT_ALL_OK)
+        status = EXIT_APP_ERRORS;
     }
     rt_joinset_destroy(c->set);
     rt_runtime_destroy(rt);
