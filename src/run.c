@@ -598,14 +598,18 @@ static int setup_output(struct ctx *c, uint64_t total, struct diag *d,
                       "exactly one job (use --output-dir for more)"), -1;
     rc->stdout_path = o->output;
   }
-  if (!dir && !o->output) {
-    for (size_t i = 0; i < c->srcs.n && !dir; i++)
-      dir = jobs_src_output_dir(c->srcs.src[i]);
+  /* a job file may only name a directory below the current one, and
+   * saying otherwise is an error even when -o overrides it */
+  for (size_t i = 0; i < c->srcs.n; i++) {
+    const char *fdir = jobs_src_output_dir(c->srcs.src[i]);
     const char *why;
-    if (dir && output_check_relpath(dir, &why) < 0)
-      return snprintf(d->text, sizeof(d->text), "the job file's output_dir "
-                      "\"%s\" %s (a job file may only name a directory "
-                      "below the current one)", dir, why), -1;
+    if (fdir && output_check_relpath(fdir, &why) < 0)
+      return snprintf(d->text, sizeof(d->text), "%s: output_dir \"%s\" "
+                      "%s (a job file may only name a directory below the "
+                      "current one)", jobs_src_name(c->srcs.src[i]), fdir,
+                      why), -1;
+    if (!dir && !o->output)
+      dir = fdir;
   }
   if (!dir)
     dir = ".";
