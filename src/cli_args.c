@@ -376,9 +376,9 @@ static int apply(const struct opt *o, char *v, struct cli_opts *c,
     c->speed_limit = (long)n;
     return 0;
   case O_SPEED_TIME:
-    if (parse_uint(o, v, 1, 1000000, &n, d) < 0)
+    if (parse_seconds(o, v, &s, d) < 0)
       return -1;
-    c->speed_time = (long)n;
+    c->speed_time = (long)ceil(s); /* libcurl counts whole seconds */
     return 0;
   case O_CONCURRENCY:
     if (parse_uint(o, v, 1, 100000, &n, d) < 0)
@@ -628,7 +628,7 @@ void cli_args_help(FILE *f) {
                o->letter ? '-' : ' ', o->letter ? o->letter : ' ',
                o->letter ? ',' : ' ', o->name, o->arg ? " " : "",
                o->arg ? o->arg : "");
-      if (strlen(left) > 28)
+      if (strlen(left) > 27) /* keep a space before the help */
         fprintf(f, "  %s\n  %28s%s\n", left, "", o->help);
       else
         fprintf(f, "  %-28s%s\n", left, o->help);

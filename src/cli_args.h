@@ -4,7 +4,7 @@
  * One sorted option table (cli_args.c) is the single source of the
  * options: parsing finds long names in it with bsearch, and --help is
  * printed from it.  The manual page and the shell completions are checked
- * against --help by a test (tests/unit/test_cli_docs.c).
+ * against --help by a test (tests/docs_check.sh).
  */
 #ifndef JFETCH_CLI_ARGS_H
 #define JFETCH_CLI_ARGS_H

@@ -390,8 +390,11 @@ static int set_request(struct fetch *st) {
   const struct job *j = &st->run->job;
   const struct fetch_cfg *cfg = st->run->cfg;
   CURL *e = st->easy;
+  /* -H headers, unless the job sets one of the same name (the job wins,
+   * as it does over its file's defaults) */
   for (size_t i = 0; i < cfg->nheaders; i++)
-    if (add_header(&st->hdrs, cfg->headers[i]))
+    if (!job_has_header(j, cfg->headers[i]) &&
+        add_header(&st->hdrs, cfg->headers[i]))
       return -1;
   for (size_t i = 0; i < j->nheaders; i++)
     if (add_header(&st->hdrs, j->headers[i]))

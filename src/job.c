@@ -41,6 +41,10 @@ static bool has_header(const struct job *j, size_t n, const char *h) {
   return false;
 }
 
+bool job_has_header(const struct job *j, const char *h) {
+  return has_header(j, j->nheaders, h);
+}
+
 /* Adds the default headers the job does not set itself. */
 static int merge_headers(struct job *dst, const struct job *src) {
   char **h = realloc(dst->headers,

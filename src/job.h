@@ -42,6 +42,9 @@ struct job {
 
 void job_init(struct job *j);
 void job_free(struct job *j);
+/* True if j sets a header named like h's ("Name: value"), in any case. */
+bool job_has_header(const struct job *j, const char *h);
+
 /* Copies into dst every field that dst leaves unset and src sets. */
 int job_apply_defaults(struct job *dst, const struct job *src);
 

@@ -6,6 +6,7 @@
 #include "run.h"
 
 #include <stdio.h>
+#include <unistd.h>
 
 int main(int argc, char **argv) {
   struct cli_opts o;
@@ -17,7 +18,13 @@ int main(int argc, char **argv) {
     cli_args_free(&o);
     return rc < 0 ? EXIT_BAD_INPUT : EXIT_ALL_OK;
   }
-  int status = run_main(&o);
+  bool abandoned;
+  int status = run_main(&o, &abandoned);
   cli_args_free(&o);
+  if (abandoned) {
+    fflush(stdout);
+    fflush(stderr);
+    _exit(status);
+  }
   return status;
 }

@@ -462,21 +462,19 @@ static void spawn_ready(struct ctx *c) {
 static void stop_now(struct ctx *c, enum stop why) {
   c->stop = why;
   rt_joinset_abort_all(c->set);
-  if (why == STOP_INTERRUPT) {
-    pthread_mutex_lock(&c->feed.mu);
-    /* stdin may never end: stop reading it; files are read to the end so
-     * every job gets its record */
-    bool seekable = c->validated;
-    if (!seekable)
-      c->feed.stop = true;
-    pthread_cond_broadcast(&c->feed.room);
-    pthread_mutex_unlock(&c->feed.mu);
-  }
+  /* stdin may never end: stop reading it (the run no longer waits for the
+   * reader, which may sit in read() until the process exits); files are
+   * read to the end so every job gets its record */
+  pthread_mutex_lock(&c->feed.mu);
+  if (!c->validated)
+    c->feed.stop = true;
+  pthread_cond_broadcast(&c->feed.room);
+  pthread_mutex_unlock(&c->feed.mu);
 }
 
 static bool feed_finished(struct ctx *c) {
   pthread_mutex_lock(&c->feed.mu);
-  bool fin = c->feed.done && c->feed.len == 0;
+  bool fin = (c->feed.done || c->feed.stop) && c->feed.len == 0;
   bool failed = c->feed.done && c->feed.failed;
   pthread_mutex_unlock(&c->feed.mu);
   if (failed && c->stop == STOP_NONE)
@@ -571,9 +569,11 @@ static void block_signals(void) {
 /* Bodies go to stdout: -O -, or one URL argument and nothing else
  * naming where files go (curl's habit). */
 static bool stdout_mode(const struct cli_opts *o) {
-  return (o->output && !strcmp(o->output, "-")) ||
-         (!o->output && !o->output_dir && o->nurls == 1 && !o->input_file &&
-          !o->jobs_file);
+  if (o->output && !strcmp(o->output, "-"))
+    return true;
+  /* the implicit form only when stdout is free for the body */
+  return !o->output && !o->output_dir && o->nurls == 1 && !o->input_file &&
+         !o->jobs_file && !o->json && !o->format;
 }
 
 static int setup_output(struct ctx *c, uint64_t total, struct diag *d,
@@ -718,12 +718,18 @@ static int prepare(struct ctx *c, struct diag *d) {
   return c->prog ? 0 : -1;
 }
 
-static void cleanup(struct ctx *c) {
+/* False if the reader thread is still blocked on stdin: it then keeps
+ * using the context, which must not be freed (the process exits next). */
+static bool cleanup(struct ctx *c) {
   if (c->reader_started) {
-    if (c->feed.done || c->validated)
-      pthread_join(c->reader, NULL);
-    else
-      pthread_detach(c->reader); /* blocked on stdin: let exit end it */
+    pthread_mutex_lock(&c->feed.mu);
+    bool done = c->feed.done;
+    pthread_mutex_unlock(&c->feed.mu);
+    if (!done && !c->validated) {
+      pthread_detach(c->reader);
+      return false;
+    }
+    pthread_join(c->reader, NULL);
   }
   for (struct job_run *r; (r = feed_pop(&c->feed));)
     run_free(r);
@@ -734,6 +740,7 @@ static void cleanup(struct ctx *c) {
   progress_destroy(c->prog);
   output_dir_close(c->cfg.od);
   free(c->fixed_rel);
+  return true;
 }
 
 /* With --per-host, more tasks than -j slots may be in flight (those
@@ -830,8 +837,9 @@ static int check_all(struct ctx *c) {
   return errors ? EXIT_BAD_INPUT : EXIT_ALL_OK;
 }
 
-int run_main(const struct cli_opts *o) {
+int run_main(const struct cli_opts *o, bool *abandoned) {
   struct ctx *c = calloc(1, sizeof(*c));
+  *abandoned = false;
   struct diag d = {{0}};
   if (!c)
     return EXIT_BAD_INPUT;
@@ -873,12 +881,15 @@ int run_main(const struct cli_opts *o) {
     rt_joinset_destroy(c->set);
     rt_runtime_destroy(rt);
   }
-  rt_notify_destroy(c->feed.ready);
-  rt_token_destroy(c->stop_tok);
   hosts_destroy(c->hosts);
   rt_sem_destroy(c->cfg.slots);
+  if (!cleanup(c)) {
+    *abandoned = true; /* the reader still uses c and its checksums */
+    return status;
+  }
   checksums_free(c->sums);
-  cleanup(c);
+  rt_notify_destroy(c->feed.ready);
+  rt_token_destroy(c->stop_tok);
   free(c);
   return status;
 }

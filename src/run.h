@@ -15,7 +15,10 @@ enum {
   EXIT_INTERRUPTED = 130
 };
 
-/* Runs the jobs the options name; returns the exit status. */
-int run_main(const struct cli_opts *o);
+/* Runs the jobs the options name; returns the exit status.  *abandoned is
+ * set when a thread is left blocked reading stdin: the process must then
+ * end with _exit after flushing stdout and stderr, because exit() would
+ * wait for that thread's lock on stdin. */
+int run_main(const struct cli_opts *o, bool *abandoned);
 
 #endif

@@ -18,9 +18,11 @@
  * `scanning`; the scanner raises `scanning`, fences, and reads the slots
  * (Dekker, both seq_cst).  So either the scanner sees NULL, or the remover
  * sees the scan and waits for `mu` before its caller drops the task's last
- * runtime reference.  A spawn racing the start of shutdown may land in a
- * slot the scan already passed; shutdown therefore rescans until no task is
- * left, and abort is idempotent.
+ * runtime reference.  A spawn races the start of shutdown the same way:
+ * it publishes its slot, fences, and reads shutting_down, which shutdown
+ * raises before its first scan; so a spawn either fails with RT_ESHUTDOWN
+ * or is seen (and aborted) by every later scan.  Shutdown rescans until
+ * no task is left; abort is idempotent.
  *
  * Dropped: sharded mutex-protected intrusive lists (two lock round trips
  * per task, and the main thread's spawns fought the workers' completions
@@ -143,13 +145,22 @@ static struct rt__driver *own_driver(rt_runtime *rt) {
 
 int rt__registry_add(rt_runtime *rt, rt_task *t) {
   if (atomic_load_explicit(&rt->shutting_down, memory_order_relaxed))
-    return RT_ESHUTDOWN;
+    return RT_ESHUTDOWN; /* the cheap early answer; the real check is below */
   uint32_t slot;
   int rc = take_slot(rt, own_driver(rt), &slot);
   if (rc)
     return rc;
   t->reg_slot = slot;
-  atomic_store_explicit(slot_ptr(&rt->reg, slot), t, memory_order_release);
+  /* Publish, then look at the flag (shutdown does the reverse: flag, then
+   * scans): either shutdown's scans see this task, or this spawn sees
+   * shutdown and takes itself back out, waiting for any scan that might
+   * hold the pointer before the caller frees the task. */
+  atomic_store_explicit(slot_ptr(&rt->reg, slot), t, memory_order_seq_cst);
+  atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_load_explicit(&rt->shutting_down, memory_order_seq_cst)) {
+    rt__registry_remove(rt, t);
+    return RT_ESHUTDOWN;
+  }
   return 0;
 }
 

@@ -185,7 +185,8 @@ int rt_runtime_shutdown(rt_runtime *rt, uint32_t timeout_ms) {
   uint64_t deadline = timeout_ms == UINT32_MAX
                           ? UINT64_MAX
                           : rt_now() + (uint64_t)timeout_ms * 1000000u;
-  atomic_store(&rt->shutting_down, true);
+  atomic_store_explicit(&rt->shutting_down, true, memory_order_seq_cst);
+  atomic_thread_fence(memory_order_seq_cst); /* see rt__registry_add */
   rt__registry_scan(rt, true); /* cancel async tasks while blocking work ends */
   int rc = rt__pool_shutdown(rt, deadline);
   if (rt__registry_drain(rt, deadline) != 0)
