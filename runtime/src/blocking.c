@@ -170,6 +170,14 @@ int rt_spawn_blocking(void *(*fn)(void *arg), void *arg, rt_handle **out) {
   }
   struct rt__pool *p = &rt->pool;
   pthread_mutex_lock(&p->mu);
+  if (p->stop) {
+    /* shutdown stopped the pool after this spawn passed the registry: no
+     * thread may start now, so take the job back out and refuse it */
+    pthread_mutex_unlock(&p->mu);
+    rt__registry_remove(rt, t);
+    free(t);
+    return RT_ESHUTDOWN;
+  }
   t->next = NULL;
   if (p->tail)
     p->tail->next = t;
