@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the whole test suite:
 #   1. gcc, warnings as errors: every test (runtime, CLI, integration);
-#   2. clang + ASan/UBSan: the runtime tests;
+#   2. clang + ASan/UBSan: the runtime and CLI tests (unit, hostile input,
+#      docs), so memory errors in the CLI are caught too;
 #   3. clang + TSan: the runtime tests;
 #   4. libFuzzer: the job parsers and file naming, 30 s each.
 # Usage: scripts/test-all.sh   (from anywhere; build dirs go in ./build*)
@@ -19,18 +20,24 @@ cmake --build build -j"$jobs"
 step "tests: all"
 (cd build && ctest --output-on-failure -j1)
 
-for san in "address,undefined:build-asan" "thread:build-tsan"; do
-  flags=${san%%:*}; dir=${san##*:}
-  step "build: clang -Werror -fsanitize=$flags (runtime only)"
-  cmake -S . -B "$dir" -DCMAKE_C_COMPILER=clang -DJFETCH_WERROR=ON \
-    -DJFETCH_SANITIZE="$flags" -DJFETCH_RUNTIME_ONLY=ON -DJFETCH_BENCH=OFF \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build "$dir" -j"$jobs"
-  step "tests: runtime under $flags"
-  (cd "$dir" && ASAN_OPTIONS=detect_leaks=1 \
-     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-     ctest --output-on-failure -L runtime -j1)
-done
+step "build: clang -Werror -fsanitize=address,undefined (runtime and CLI)"
+cmake -S . -B build-asan -DCMAKE_C_COMPILER=clang -DJFETCH_WERROR=ON \
+  -DJFETCH_SANITIZE=address,undefined -DJFETCH_BENCH=OFF \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build-asan -j"$jobs"
+step "tests: runtime and CLI (unit, hostile input, docs) under ASan+UBSan"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+   ctest --output-on-failure -L "runtime|cli" -j1)
+
+step "build: clang -Werror -fsanitize=thread (runtime only)"
+cmake -S . -B build-tsan -DCMAKE_C_COMPILER=clang -DJFETCH_WERROR=ON \
+  -DJFETCH_SANITIZE=thread -DJFETCH_RUNTIME_ONLY=ON -DJFETCH_BENCH=OFF \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build-tsan -j"$jobs"
+step "tests: runtime under TSan"
+(cd build-tsan && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+   ctest --output-on-failure -L runtime -j1)
+
 step "fuzz: job parsers and file naming, 30 s each (clang libFuzzer)"
 bash scripts/fuzz.sh 30
 

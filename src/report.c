@@ -235,6 +235,10 @@ static int var_index(const char *name, size_t n) {
 
 int report_format_check(const char *fmt, struct diag *d) {
   for (const char *p = fmt; *p; p++) {
+    if (p[0] == '%' && p[1] == '%') {
+      p++; /* a literal '%', as write_format prints it */
+      continue;
+    }
     if (p[0] != '%' || p[1] != '{')
       continue;
     const char *end = strchr(p + 2, '}');

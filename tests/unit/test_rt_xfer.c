@@ -1,0 +1,249 @@
+/*
+ * test_rt_xfer.c - the curl driver: transfers as futures on the workers'
+ * multi handles, against faultsrv on 127.0.0.1.
+ *
+ * Pins: many concurrent transfers complete on every worker with the right
+ * bytes; a transfer's task stays on one worker; aborting mid-transfer
+ * removes the easy handle on its worker and runs the drop once; a
+ * transfer that completes while its task is aborted ends either OK (all
+ * bytes) or CANCELLED, never both or neither; an rt_xfer can be polled
+ * again for a retry; libcurl's timeout surfaces as its CURLcode; keep-alive
+ * connections are reused within a worker.
+ */
+#include "rt_test_util.h"
+#include "srv_util.h"
+
+#include <curl/curl.h>
+
+static srv g_srv;
+
+static void setup(void) { cr_assert_eq(srv_start(&g_srv), 0, "faultsrv"); }
+static void teardown(void) { srv_stop(&g_srv); }
+
+static uint8_t pattern(uint64_t i) {
+  return (uint8_t)((i * 31 + 7) ^ (i >> 8));
+}
+
+/* ---- a task that fetches one URL ------------------------------------- */
+
+typedef struct fetch_st {
+  int pc;
+  char url[128];
+  CURL *easy;
+  rt_xfer *x;
+  int code;
+  uint64_t got;           /* bytes over all transfers */
+  uint64_t base;          /* `got` when the current transfer started */
+  bool bad_byte;
+  int worker_start;       /* worker at the first poll */
+  bool moved;             /* polled on another worker while transferring */
+  long timeout_ms;
+  int repeat;             /* how many transfers in a row (keep-alive) */
+  atomic_int *drops;
+  atomic_int *first_bytes; /* set when the first body bytes arrive */
+  int drop_worker;
+  long connects;
+  bool keep;               /* drop leaves a copy of the state in g_done */
+  int slot;
+} fetch_st;
+
+static fetch_st *g_done[256];
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud) {
+  fetch_st *st = ud;
+  for (size_t i = 0; i < sz * n; i++)
+    if ((uint8_t)p[i] != pattern(st->got - st->base + i))
+      st->bad_byte = true;
+  st->got += sz * n;
+  if (st->first_bytes)
+    atomic_store(st->first_bytes, 1);
+  return sz * n;
+}
+
+static int fetch_poll(rt_cx *cx, void *s, void **out) {
+  fetch_st *st = s;
+  int rc;
+  RT_BEGIN(st->pc);
+  st->worker_start = rt_current_worker();
+  st->easy = curl_easy_init();
+  CHECK(st->easy && rt_xfer_create(st->easy, &st->x) == 0);
+  curl_easy_setopt(st->easy, CURLOPT_URL, st->url);
+  curl_easy_setopt(st->easy, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(st->easy, CURLOPT_WRITEDATA, st);
+  if (st->timeout_ms)
+    curl_easy_setopt(st->easy, CURLOPT_TIMEOUT_MS, st->timeout_ms);
+  for (;;) {
+    st->base = st->got;
+    RT_AWAIT(st->pc, rc = rt_xfer_poll(cx, st->x, &st->code));
+    CHECK(rc == 0);
+    if (rt_current_worker() != st->worker_start)
+      st->moved = true;
+    long c = 0;
+    curl_easy_getinfo(st->easy, CURLINFO_NUM_CONNECTS, &c);
+    st->connects += c;
+    if (--st->repeat <= 0)
+      break;
+  }
+  *out = (void *)(uintptr_t)st->got;
+  RT_END(st->pc);
+  return RT_READY;
+}
+
+/* The drop runs on the transfer's worker; with keep it leaves a copy of
+ * the final state for the test thread (handed over by the join). */
+static void fetch_drop(void *s) {
+  fetch_st *st = s;
+  st->drop_worker = rt_current_worker();
+  rt_xfer_destroy(st->x);
+  curl_easy_cleanup(st->easy);
+  if (st->drops)
+    atomic_fetch_add(st->drops, 1);
+  if (st->keep) {
+    fetch_st *copy = malloc(sizeof(*copy));
+    *copy = *st;
+    g_done[st->slot] = copy;
+  }
+}
+
+static const rt_task_type fetch_type = {"fetch", fetch_poll, fetch_drop,
+                                        NULL};
+
+static fetch_st make(const char *path) {
+  fetch_st st;
+  memset(&st, 0, sizeof(st));
+  snprintf(st.url, sizeof(st.url), "%s%s", g_srv.base, path);
+  st.repeat = 1;
+  return st;
+}
+
+Test(xfer, many_concurrent_on_every_worker, .init = setup,
+     .fini = teardown, .timeout = T_LONG) {
+  tenv e;
+  env_start(&e, 2, 0);
+  enum { N = 400 };
+  rt_handle *h[N];
+  for (int i = 0; i < N; i++) {
+    char path[64];
+    snprintf(path, sizeof(path), "/delay/%d/bytes/%d", i % 7 * 5,
+             1000 + i * 97);
+    fetch_st st = make(path);
+    st.keep = i < 256;
+    st.slot = i % 256;
+    h[i] = spawn_ok(&fetch_type, &st, sizeof(st));
+  }
+  for (int i = 0; i < N; i++) {
+    rt_join j = join_blocking(h[i]);
+    cr_assert_eq(j.status, RT_JOIN_OK);
+    cr_assert_eq((uint64_t)(uintptr_t)j.value, (uint64_t)(1000 + i * 97),
+                 "task %d got %lu bytes", i, (unsigned long)(uintptr_t)j.value);
+  }
+  bool seen[2] = {false, false};
+  for (int i = 0; i < 256; i++) {
+    fetch_st *st = g_done[i];
+    cr_assert_not_null(st);
+    cr_assert_eq(st->code, CURLE_OK);
+    cr_assert(!st->bad_byte, "task %d: wrong bytes", i);
+    cr_assert(!st->moved, "task %d moved workers mid-transfer", i);
+    cr_assert(st->worker_start == 0 || st->worker_start == 1);
+    cr_assert_eq(st->drop_worker, st->worker_start,
+                 "drop ran off the transfer's worker");
+    seen[st->worker_start] = true;
+    free(st);
+    g_done[i] = NULL;
+  }
+  cr_assert(seen[0] && seen[1], "transfers ran on only one worker");
+  env_finish(&e, true);
+}
+
+Test(xfer, abort_mid_transfer, .init = setup, .fini = teardown,
+     .timeout = T_SHORT) {
+  tenv e;
+  env_start(&e, 2, 0);
+  atomic_int drops = 0, first = 0;
+  fetch_st st = make("/stall/1000/bytes/100000000");
+  st.drops = &drops;
+  st.first_bytes = &first;
+  rt_handle *h = spawn_ok(&fetch_type, &st, sizeof(st));
+  WAIT_FOR(atomic_load(&first), 10, "no bytes arrived");
+  sleep_ms(20);
+  cr_assert(!rt_handle_is_finished(h));
+  uint64_t t0 = rt_now();
+  rt_handle_abort(h);
+  rt_join j = join_blocking(h);
+  cr_assert_eq(j.status, RT_JOIN_CANCELLED);
+  cr_assert_lt(rt_now() - t0, MS(2000), "abort was not prompt");
+  cr_assert_eq(atomic_load(&drops), 1);
+  env_finish(&e, true);
+}
+
+Test(xfer, complete_while_aborted, .init = setup, .fini = teardown,
+     .timeout = T_LONG) {
+  tenv e;
+  env_start(&e, 2, 0);
+  int ok = 0, cancelled = 0;
+  for (int i = 0; i < 300; i++) {
+    atomic_int drops = 0;
+    /* the server answers after 1 ms; aborts land 0 .. 2 ms after the
+     * spawn, so some come before the end and some after */
+    fetch_st st = make("/delay/1/bytes/5000");
+    st.drops = &drops;
+    rt_handle *h = spawn_ok(&fetch_type, &st, sizeof(st));
+    sleep_ns(US(i % 40 * 50));
+    rt_handle_abort(h);
+    rt_join j = join_blocking(h);
+    if (j.status == RT_JOIN_OK) {
+      cr_assert_eq((uint64_t)(uintptr_t)j.value, 5000u);
+      ok++;
+    } else {
+      cr_assert_eq(j.status, RT_JOIN_CANCELLED);
+      cancelled++;
+    }
+    cr_assert_eq(atomic_load(&drops), 1, "round %d: %d drops", i,
+                 atomic_load(&drops));
+  }
+  cr_log_info("complete_while_aborted: %d ok, %d cancelled", ok, cancelled);
+  cr_assert_gt(cancelled, 0, "never aborted in time: the race was not run");
+  cr_assert_gt(ok, 0, "never completed: the race was not run");
+  env_finish(&e, true);
+}
+
+Test(xfer, poll_again_for_retry_reuses_connection, .init = setup,
+     .fini = teardown, .timeout = T_SHORT) {
+  tenv e;
+  env_start(&e, 1, 0);
+  fetch_st st = make("/bytes/2000");
+  st.repeat = 20;
+  st.keep = true;
+  rt_handle *h = spawn_ok(&fetch_type, &st, sizeof(st));
+  rt_join j = join_blocking(h);
+  cr_assert_eq(j.status, RT_JOIN_OK);
+  cr_assert_eq((uint64_t)(uintptr_t)j.value, 20u * 2000u);
+  fetch_st *done = g_done[0];
+  cr_assert_eq(done->code, CURLE_OK);
+  cr_assert(!done->bad_byte);
+  cr_assert_eq(done->connects, 1, "20 transfers made %ld connections",
+               done->connects);
+  free(done);
+  g_done[0] = NULL;
+  env_finish(&e, true);
+}
+
+Test(xfer, timeout_is_a_curl_code, .init = setup, .fini = teardown,
+     .timeout = T_SHORT) {
+  tenv e;
+  env_start(&e, 2, 0);
+  fetch_st st = make("/delay/5000/bytes/10");
+  st.timeout_ms = 200;
+  st.keep = true;
+  uint64_t t0 = rt_now();
+  rt_handle *h = spawn_ok(&fetch_type, &st, sizeof(st));
+  rt_join j = join_blocking(h);
+  uint64_t took = rt_now() - t0;
+  cr_assert_eq(j.status, RT_JOIN_OK);
+  cr_assert_eq(g_done[0]->code, CURLE_OPERATION_TIMEDOUT);
+  cr_assert_geq(took, MS(190));
+  cr_assert_lt(took, MS(3000));
+  free(g_done[0]);
+  g_done[0] = NULL;
+  env_finish(&e, true);
+}
