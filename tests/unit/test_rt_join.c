@@ -306,13 +306,14 @@ Test(join, abort_races_completion, .timeout = T_SHORT) {
     if (i % 3 == 1)
       rt_handle_abort(hs[i]);
     rt_join j = join_blocking(hs[i]);
-    cr_assert(j.status == RT_JOIN_OK || j.status == RT_JOIN_CANCELLED,
-              "task %d: status %s", i, join_status_name(j.status));
+    REQUIRE(j.status == RT_JOIN_OK || j.status == RT_JOIN_CANCELLED,
+            "task %d: status %s", i, join_status_name(j.status));
     if (j.status == RT_JOIN_OK) {
-      cr_assert_eq((intptr_t)j.value, i);
+      REQUIRE((intptr_t)j.value == i, "task %d: value %ld", i,
+              (long)(intptr_t)j.value);
       ok++;
     } else {
-      cr_assert_neq(i % 3, 2, "task %d was never aborted but is CANCELLED", i);
+      REQUIRE(i % 3 != 2, "task %d was never aborted but is CANCELLED", i);
       cancelled++;
     }
   }

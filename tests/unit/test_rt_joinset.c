@@ -179,9 +179,9 @@ Test(joinset, tags_come_back_for_every_status, .timeout = T_SHORT) {
   atomic_int polled = 0;
   for (int i = 0; i < N; i++) {
     mixed_st st = {i % 3, i, n, &polled};
-    cr_assert_eq(rt_joinset_spawn(set, &mixed_type, &st, sizeof st,
-                                  (uint64_t)i * 1000003u),
-                 0);
+    REQUIRE(rt_joinset_spawn(set, &mixed_type, &st, sizeof st,
+                             (uint64_t)i * 1000003u) == 0,
+            "spawn %d", i);
   }
   WAIT_FOR(atomic_load(&polled) == N / 3, 10, "waiters polled %d",
            atomic_load(&polled));
@@ -191,21 +191,23 @@ Test(joinset, tags_come_back_for_every_status, .timeout = T_SHORT) {
   /* first the finished ones (2/3), then abort the rest */
   for (; got < 2 * N / 3; got++) {
     rt_join j;
-    cr_assert_eq(rt_joinset_join_next_blocking(set, &j), 0);
-    cr_assert_eq(j.tag % 1000003u, 0);
+    REQUIRE(rt_joinset_join_next_blocking(set, &j) == 0, "join %d", got);
+    REQUIRE(j.tag % 1000003u == 0, "bogus tag %lu", (unsigned long)j.tag);
     int i = (int)(j.tag / 1000003u);
-    cr_assert(i >= 0 && i < N && !seen[i], "tag %lu twice or bogus",
-              (unsigned long)j.tag);
+    REQUIRE(i >= 0 && i < N && !seen[i], "tag %lu twice or bogus",
+            (unsigned long)j.tag);
     seen[i] = true;
     if (i % 3 == 0) {
-      cr_assert_eq(j.status, RT_JOIN_OK);
-      cr_assert_eq((intptr_t)j.value, i * 10);
+      REQUIRE(j.status == RT_JOIN_OK && (intptr_t)j.value == i * 10,
+              "task %d: %s %ld", i, join_status_name(j.status),
+              (long)(intptr_t)j.value);
     } else {
-      cr_assert_eq(i % 3, 1, "task %d (a waiter) finished unaborted", i);
-      cr_assert_eq(j.status, RT_JOIN_PANICKED);
+      REQUIRE(i % 3 == 1, "task %d (a waiter) finished unaborted", i);
+      REQUIRE(j.status == RT_JOIN_PANICKED, "task %d: %s", i,
+              join_status_name(j.status));
       char buf[32];
       snprintf(buf, sizeof buf, "m%d", i);
-      cr_assert_str_eq(j.panic, buf);
+      REQUIRE(strcmp(j.panic, buf) == 0, "task %d: message %s", i, j.panic);
     }
     rt_join_clear(&j);
   }
@@ -213,11 +215,12 @@ Test(joinset, tags_come_back_for_every_status, .timeout = T_SHORT) {
   rt_joinset_abort_all(set);
   for (; got < N; got++) {
     rt_join j;
-    cr_assert_eq(rt_joinset_join_next_blocking(set, &j), 0);
+    REQUIRE(rt_joinset_join_next_blocking(set, &j) == 0, "join %d", got);
     int i = (int)(j.tag / 1000003u);
-    cr_assert(i % 3 == 2 && !seen[i], "tag %d", i);
+    REQUIRE(i % 3 == 2 && !seen[i], "tag %d", i);
     seen[i] = true;
-    cr_assert_eq(j.status, RT_JOIN_CANCELLED);
+    REQUIRE(j.status == RT_JOIN_CANCELLED, "task %d: %s", i,
+            join_status_name(j.status));
   }
   rt_join j;
   cr_assert_eq(rt_joinset_join_next_blocking(set, &j), RT_EEMPTY);
@@ -319,16 +322,19 @@ Test(joinset, destroy_cancels_running_tasks, .timeout = T_SHORT) {
     atomic_int polled = 0, drops = 0, fdrops = 0;
     for (int i = 0; i < W; i++) {
       nwait_st st = {.n = n, .polled = &polled, .drops = &drops};
-      cr_assert_eq(rt_joinset_spawn(set, &nwait_type, &st, sizeof st, i), 0);
+      REQUIRE(rt_joinset_spawn(set, &nwait_type, &st, sizeof st, i) == 0,
+              "spawn");
     }
     for (int i = 0; i < S; i++) {
       sleeper_st st = {.deadline = rt_now() + 3600ull * 1000000000ull,
                        .polled = &polled, .drops = &drops};
-      cr_assert_eq(rt_joinset_spawn(set, &sleeper_type, &st, sizeof st, i), 0);
+      REQUIRE(rt_joinset_spawn(set, &sleeper_type, &st, sizeof st, i) == 0,
+              "spawn");
     }
     for (int i = 0; i < F; i++) {
       heapout_st st = {&fdrops, NULL};
-      cr_assert_eq(rt_joinset_spawn(set, &heapout_type, &st, sizeof st, i), 0);
+      REQUIRE(rt_joinset_spawn(set, &heapout_type, &st, sizeof st, i) == 0,
+              "spawn");
     }
     WAIT_FOR(atomic_load(&polled) == W + S && atomic_load(&fdrops) == F, 10,
              "polled %d, finished %d", atomic_load(&polled),
@@ -367,12 +373,13 @@ Test(joinset, destroy_while_completing, .timeout = T_SHORT) {
     cr_assert_eq(rt_joinset_create(&set), 0);
     for (int i = 0; i < 20; i++) {
       heapout_st st = {&drops, &produced};
-      cr_assert_eq(rt_joinset_spawn(set, &heapout_type, &st, sizeof st, i), 0);
+      REQUIRE(rt_joinset_spawn(set, &heapout_type, &st, sizeof st, i) == 0,
+              "spawn");
       spawned++;
     }
     if (round % 2) {
       rt_join j;
-      cr_assert_eq(rt_joinset_join_next_blocking(set, &j), 0);
+      REQUIRE(rt_joinset_join_next_blocking(set, &j) == 0, "join");
       free(j.value);
       atomic_fetch_add(&g_outputs_freed, 1);
     }
@@ -428,13 +435,15 @@ Test(joinset, join_next_blocking_from_plain_thread, .timeout = T_SHORT) {
   rt_joinset *set;
   cr_assert_eq(rt_joinset_create(&set), 0);
   for (int i = 0; i < 1000; i++) {
+    int rc;
     if (i % 4 == 0) {
       sleeper_st st = {.deadline = rt_now() + MS(i % 30), .value = 2 * i};
-      cr_assert_eq(rt_joinset_spawn(set, &sleeper_type, &st, sizeof st, i), 0);
+      rc = rt_joinset_spawn(set, &sleeper_type, &st, sizeof st, i);
     } else {
       value_st st = {.value = 2 * i};
-      cr_assert_eq(rt_joinset_spawn(set, &value_type, &st, sizeof st, i), 0);
+      rc = rt_joinset_spawn(set, &value_type, &st, sizeof st, i);
     }
+    REQUIRE(rc == 0, "spawn %d: %s", i, rt_strerror(rc));
   }
   drain_arg d = {.set = set};
   pthread_t th;

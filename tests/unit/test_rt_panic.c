@@ -32,13 +32,14 @@ static const rt_task_type panicker_type = {"panicker", panicker_poll,
 
 static void expect_panic(rt_handle *h, const char *msg) {
   rt_join j = join_blocking(h);
-  cr_assert_eq(j.status, RT_JOIN_PANICKED, "status %s, expected PANICKED",
-               join_status_name(j.status));
-  cr_assert_not_null(j.panic);
-  cr_assert_str_eq(j.panic, msg);
-  cr_assert_null(j.value);
+  REQUIRE(j.status == RT_JOIN_PANICKED, "status %s, expected PANICKED",
+          join_status_name(j.status));
+  REQUIRE(j.panic != NULL, "no panic message");
+  REQUIRE(strcmp(j.panic, msg) == 0, "message \"%s\", expected \"%s\"",
+          j.panic, msg);
+  REQUIRE(j.value == NULL, "a panicked task has a value");
   rt_join_clear(&j);
-  cr_assert_null(j.panic);
+  REQUIRE(j.panic == NULL, "rt_join_clear left the message");
 }
 
 Test(panic, formatted_message_and_siblings_finish, .timeout = T_SHORT) {

@@ -52,19 +52,19 @@ Test(spawn, from_thread_does_not_poll_synchronously, .timeout = T_SHORT) {
   for (int i = 0; i < 200; i++) {
     atomic_int ran = 0, sync = 0;
     probe_st p = {&mu, &ran, &sync};
-    cr_assert_eq(pthread_mutex_lock(&mu), 0);
+    REQUIRE(pthread_mutex_lock(&mu) == 0, "lock");
     rt_handle *h = NULL;
     int rc = rt_spawn(&probe_type, &p, sizeof p, &h);
     int ran_at_return = atomic_load(&ran);
     pthread_mutex_unlock(&mu);
-    cr_assert_eq(rc, 0, "rt_spawn: %s", rt_strerror(rc));
-    cr_assert_eq(ran_at_return, 0,
-                 "iteration %d: the poll ran before rt_spawn returned", i);
+    REQUIRE(rc == 0, "rt_spawn: %s", rt_strerror(rc));
+    REQUIRE(ran_at_return == 0,
+            "iteration %d: the poll ran before rt_spawn returned", i);
     join_expect(h, RT_JOIN_OK, 42);
-    cr_assert_eq(atomic_load(&sync), 0,
-                 "iteration %d: polled synchronously inside rt_spawn", i);
-    cr_assert_eq(atomic_load(&ran), 1, "iteration %d: polls %d", i,
-                 atomic_load(&ran));
+    REQUIRE(atomic_load(&sync) == 0,
+            "iteration %d: polled synchronously inside rt_spawn", i);
+    REQUIRE(atomic_load(&ran) == 1, "iteration %d: polls %d", i,
+            atomic_load(&ran));
   }
   pthread_mutex_destroy(&mu);
   env_finish(&e, true);
@@ -364,7 +364,7 @@ Test(spawn, spawn_with_null_handle_runs, .timeout = T_SHORT) {
   atomic_int polled = 0, done = 0, drops = 0;
   for (int i = 0; i < N; i++) {
     det_st st = {NULL, &polled, &done, &drops};
-    cr_assert_eq(rt_spawn(&det_type, &st, sizeof st, NULL), 0);
+    REQUIRE(rt_spawn(&det_type, &st, sizeof st, NULL) == 0, "spawn %d", i);
   }
   WAIT_FOR(atomic_load(&done) == N, 20, "done %d", atomic_load(&done));
   WAIT_FOR(atomic_load(&g_out_drops) == N, 10, "outputs dropped %d",

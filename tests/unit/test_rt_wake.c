@@ -48,7 +48,7 @@ Test(wake, waker_from_plain_thread, .timeout = T_SHORT) {
     uint64_t dl = rt_now() + 10ull * 1000000000ull;
     while (!(w = atomic_exchange(&slot, NULL)) && rt_now() < dl)
       sleep_ns(US(20));
-    cr_assert_not_null(w, "round %d: no waker handed out", i);
+    REQUIRE(w != NULL, "round %d: no waker handed out", i);
     atomic_fetch_add(&signalled, 1);
     rt_waker_wake(w);
   }
