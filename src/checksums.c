@@ -5,6 +5,7 @@
  */
 #include "checksums.h"
 
+#include "hex.h"
 #include "seen.h"
 
 #include <errno.h>
@@ -20,26 +21,8 @@ struct checksums {
   size_t n, cap;
 };
 
-static int hexval(int c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 int checksums_parse_hex(const char *s, size_t n, uint8_t out[32]) {
-  if (n != 64)
-    return -1;
-  for (size_t i = 0; i < 32; i++) {
-    int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-    if (hi < 0 || lo < 0)
-      return -1;
-    out[i] = (uint8_t)(hi << 4 | lo);
-  }
-  return 0;
+  return hex_sha256(s, n, out);
 }
 
 static int add(checksums *c, const char *name, const uint8_t d[32]) {

@@ -28,6 +28,7 @@
  * A document stays in memory (text, tree, nodes) until close; JSON Lines
  * hold one line, its tree and its nodes at a time.
  */
+#include "hex.h"
 #include "jobs_internal.h"
 
 #include <cjson/cJSON.h>
@@ -447,14 +448,6 @@ static int jkey_retries(struct jctx *c, const cJSON *v, uint32_t vi,
   return 0;
 }
 
-static int hex_value(char ch) {
-  if (is_digit(ch))
-    return ch - '0';
-  if (ch >= 'a' && ch <= 'f')
-    return ch - 'a' + 10;
-  return ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
-}
-
 static int jkey_sha256(struct jctx *c, const cJSON *v, uint32_t vi,
                        struct job *j) {
   const char *h;
@@ -462,13 +455,7 @@ static int jkey_sha256(struct jctx *c, const cJSON *v, uint32_t vi,
   if (!cJSON_IsString(v))
     return jtype(c, v, vi, "sha256", "a string of 64 hex digits");
   h = v->valuestring;
-  for (size_t i = 0; i < 32; i++) {
-    int hi = hex_value(h[2 * i]), lo = hi < 0 ? -1 : hex_value(h[2 * i + 1]);
-    if (hi < 0 || lo < 0)
-      return jerr(c, jval(c->t, vi), "\"sha256\" must be 64 hex digits");
-    j->sha256[i] = (uint8_t)(hi * 16 + lo);
-  }
-  if (h[64])
+  if (hex_sha256(h, strlen(h), j->sha256) < 0)
     return jerr(c, jval(c->t, vi), "\"sha256\" must be 64 hex digits");
   j->has_sha256 = true;
   return 0;

@@ -25,6 +25,7 @@
  * jobs_json_scan_free.  Offsets are 32-bit: texts are capped at
  * JOBS_MAX_JSON (1 GiB).
  */
+#include "hex.h"
 #include "jobs_internal.h"
 
 #include <stdlib.h>
@@ -97,11 +98,7 @@ static long jscan_hex4(const unsigned char *t, size_t len, size_t p) {
   if (len - p < 4)
     return -1;
   for (size_t i = p; i < p + 4; i++) {
-    unsigned c = t[i];
-    int d = c >= '0' && c <= '9'   ? (int)(c - '0')
-            : c >= 'a' && c <= 'f' ? (int)(c - 'a' + 10)
-            : c >= 'A' && c <= 'F' ? (int)(c - 'A' + 10)
-                                   : -1;
+    int d = hex_digit((unsigned char)t[i]);
     if (d < 0)
       return -1;
     v = v * 16 + d;

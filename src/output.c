@@ -17,6 +17,8 @@
  */
 #include "output.h"
 
+#include "hex.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -32,16 +34,6 @@ struct output_dir {
   char *path;
 };
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 /* Percent-decodes [s, s+n) into a new string; NULL if it would hold a
  * NUL, '/', backslash or control byte. */
 static char *decode_segment(const char *s, size_t n) {
@@ -51,9 +43,9 @@ static char *decode_segment(const char *s, size_t n) {
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
-    if (c == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-        hexval(s[i + 2]) >= 0) {
-      c = (unsigned char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+    if (c == '%' && i + 2 < n && hex_digit(s[i + 1]) >= 0 &&
+        hex_digit(s[i + 2]) >= 0) {
+      c = (unsigned char)(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
       i += 2;
     }
     if (c < 0x20 || c == 0x7f || c == '/' || c == '\\') {

@@ -51,12 +51,7 @@ static void deadline_ts(struct timespec *ts, unsigned ms) {
 }
 
 static void run_job(rt_task *t, struct rt__pad *pad) {
-  uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
-  uint64_t ns;
-  do {
-    ns = (s & ~(uint64_t)RT__NOTIFIED) | RT__RUNNING;
-  } while (!atomic_compare_exchange_weak_explicit(
-      &t->state, &s, ns, memory_order_acq_rel, memory_order_acquire));
+  uint64_t s = rt__task_transition_to_running(t);
   if (s & RT__CANCELLED) {
     rt__task_complete(t, RT_JOIN_CANCELLED, NULL);
     return;

@@ -242,6 +242,7 @@ void rt__task_ref(rt_task *t);
 void rt__task_wake(rt_task *t);        /* by reference: keeps the caller's */
 void rt__task_wake_val(rt_task *t);    /* consumes one reference */
 void rt__task_run(struct rt__driver *d, rt_task *t);
+uint64_t rt__task_transition_to_running(rt_task *t); /* NOTIFIED->RUNNING */
 void rt__task_complete(rt_task *t, int status, void *payload);
 void rt__task_finish_panic(struct rt__driver *d); /* at a landing pad */
 void rt__task_cancel_unpolled(rt_task *t);         /* shutdown, pool */

@@ -182,7 +182,7 @@ void rt__task_finish_panic(struct rt__driver *d) {
 /* ---- polling --------------------------------------------------------------- */
 
 /* NOTIFIED -> RUNNING.  Returns the previous state. */
-static uint64_t transition_to_running(rt_task *t) {
+uint64_t rt__task_transition_to_running(rt_task *t) {
   uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
   uint64_t ns;
   do {
@@ -209,7 +209,7 @@ static int transition_to_idle(rt_task *t, bool self_notified) {
 }
 
 void rt__task_run(struct rt__driver *d, rt_task *t) {
-  uint64_t s = transition_to_running(t);
+  uint64_t s = rt__task_transition_to_running(t);
   if (s & RT__CANCELLED) {
     cancel_running(d, t);
     return;
