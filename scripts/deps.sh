@@ -4,9 +4,14 @@
 #   scripts/deps.sh          build + test dependencies
 #   scripts/deps.sh bench    also what the benchmarks need (Rust/Tokio, peers)
 set -euo pipefail
+# clang's sanitizer and libFuzzer runtimes (libclang-rt-14-dev) are only a
+# Recommends of clang, and this installs without recommends: name them.
+# groff, xmllint and the shells let the docs and report tests check for
+# real (they skip with a message without them).
 pkgs=(build-essential cmake pkg-config git ca-certificates
       libcurl4-openssl-dev libev-dev libcjson-dev libcriterion-dev
-      nginx-light openssl curl python3 clang valgrind)
+      nginx-light openssl curl python3 clang clang-format libclang-rt-14-dev
+      valgrind groff-base man-db libxml2-utils bash-completion zsh fish)
 if [ "${1:-}" = bench ]; then
   pkgs+=(librust-tokio-dev cargo curl aria2 wget2 wrk time hyperfine)
 fi

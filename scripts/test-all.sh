@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs the whole test suite:
+# Installs what is missing, checks the formatting, builds, and runs the
+# whole test suite:
 #   1. gcc, warnings as errors: every test (runtime, CLI, integration);
 #   2. clang + ASan/UBSan: the runtime and CLI tests (unit, hostile input,
 #      docs), so memory errors in the CLI are caught too;
@@ -13,6 +14,9 @@ jobs=$(nproc)
 start=$(date +%s)
 
 step() { printf '\n=== %s (%ss)\n' "$*" $(( $(date +%s) - start )); }
+
+step "format: clang-format --dry-run -Werror"
+bash scripts/format.sh --check
 
 step "build: gcc -Werror"
 cmake -S . -B build -DJFETCH_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
