@@ -61,8 +61,11 @@ static int parse_line(checksums *c, char *line) {
 static int load_file(checksums *c, const char *path, struct diag *d) {
   FILE *f = fopen(path, "r");
   if (!f)
-    return snprintf(d->text, sizeof(d->text), "--checksum: cannot open "
-                    "'%s': %s", path, strerror(errno)), -1;
+    return snprintf(d->text, sizeof(d->text),
+                    "--checksum: cannot open "
+                    "'%s': %s",
+                    path, strerror(errno)),
+           -1;
   char *line = NULL;
   size_t cap = 0;
   unsigned no = 0;
@@ -70,8 +73,10 @@ static int load_file(checksums *c, const char *path, struct diag *d) {
   while (rc == 0 && getline(&line, &cap, f) >= 0) {
     no++;
     if (parse_line(c, line) < 0) {
-      snprintf(d->text, sizeof(d->text), "%s:%u: expected a sha256sum "
-               "line, \"<64 hex digits>  <name>\"", path, no);
+      snprintf(d->text, sizeof(d->text),
+               "%s:%u: expected a sha256sum "
+               "line, \"<64 hex digits>  <name>\"",
+               path, no);
       rc = -1;
     }
   }
@@ -91,8 +96,10 @@ int checksums_load(const char *arg, checksums **out, struct diag *d) {
     c->single = true;
     rc = checksums_parse_hex(arg + 7, strlen(arg + 7), c->one);
     if (rc < 0)
-      snprintf(d->text, sizeof(d->text), "--checksum: expected sha256= "
-               "and 64 hex digits, got '%s'", arg);
+      snprintf(d->text, sizeof(d->text),
+               "--checksum: expected sha256= "
+               "and 64 hex digits, got '%s'",
+               arg);
   } else {
     rc = load_file(c, arg, d);
   }

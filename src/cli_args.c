@@ -64,8 +64,8 @@ enum opt_id {
 
 enum group { G_INPUT, G_RUN, G_RETRY, G_OUTPUT, G_HTTP, G_INFO, G_COUNT };
 static const char *const group_title[G_COUNT] = {
-    "Input", "Running", "Retries and timeouts", "Output and results",
-    "HTTP", "Information"};
+    "Input", "Running",    "Retries and timeouts", "Output and results",
+    "HTTP",  "Information"};
 
 struct opt {
   const char *name;
@@ -155,8 +155,7 @@ static const struct opt opts_table[] = {
      "a line per attempt (retries, waits, statuses)"},
     {"version", 0, O_VERSION, NULL, G_INFO,
      "show versions and features, and exit"},
-    {"write-out", 'w', O_WRITE_OUT, "FORMAT", G_OUTPUT,
-     "the same as --format"},
+    {"write-out", 'w', O_WRITE_OUT, "FORMAT", G_OUTPUT, "the same as --format"},
 };
 #define NOPTS (sizeof(opts_table) / sizeof(opts_table[0]))
 
@@ -225,7 +224,8 @@ static int unknown_long(const char *name, struct diag *d) {
   return diag_set(d, "unknown option '--%s' (see jfetch --help)", name);
 }
 
-/* ---- values ---------------------------------------------------------------- */
+/* ---- values ----------------------------------------------------------------
+ */
 
 static int parse_uint(const struct opt *o, const char *v, unsigned long lo,
                       unsigned long hi, unsigned long *out, struct diag *d) {
@@ -233,8 +233,10 @@ static int parse_uint(const struct opt *o, const char *v, unsigned long lo,
   errno = 0;
   unsigned long n = strtoul(v, &end, 10);
   if (!*v || *end || errno || *v == '-' || n < lo || n > hi)
-    return diag_set(d, "--%s: expected a whole number from %lu to %lu, got "
-                       "'%s'", o->name, lo, hi, v);
+    return diag_set(d,
+                    "--%s: expected a whole number from %lu to %lu, got "
+                    "'%s'",
+                    o->name, lo, hi, v);
   *out = n;
   return 0;
 }
@@ -256,8 +258,10 @@ static int parse_seconds(const struct opt *o, const char *v, double *out,
     x = NAN;
   x *= mul;
   if (end == v || errno || !isfinite(x) || x <= 0 || x > 1e7)
-    return diag_set(d, "--%s: expected a positive duration in seconds "
-                       "(e.g. 30, 2.5, 500ms, 5m), got '%s'", o->name, v);
+    return diag_set(d,
+                    "--%s: expected a positive duration in seconds "
+                    "(e.g. 30, 2.5, 500ms, 5m), got '%s'",
+                    o->name, v);
   *out = x;
   return 0;
 }
@@ -279,17 +283,31 @@ static int parse_size(const struct opt *o, const char *v, uint64_t *out,
   double x = strtod(v, &end);
   double mul = 1;
   switch (*end) {
-  case 'k': case 'K': mul = 1024.0; end++; break;
-  case 'm': case 'M': mul = 1048576.0; end++; break;
-  case 'g': case 'G': mul = 1073741824.0; end++; break;
+  case 'k':
+  case 'K':
+    mul = 1024.0;
+    end++;
+    break;
+  case 'm':
+  case 'M':
+    mul = 1048576.0;
+    end++;
+    break;
+  case 'g':
+  case 'G':
+    mul = 1073741824.0;
+    end++;
+    break;
   default: break;
   }
   if (*end == 'B' || *end == 'b')
     end++;
   x *= mul;
   if (end == v || *end || errno || !isfinite(x) || x < 1 || x > 1e18)
-    return diag_set(d, "--%s: expected a size in bytes (e.g. 500000, 64K, "
-                       "10M, 2G), got '%s'", o->name, v);
+    return diag_set(d,
+                    "--%s: expected a size in bytes (e.g. 500000, 64K, "
+                    "10M, 2G), got '%s'",
+                    o->name, v);
   *out = (uint64_t)x;
   return 0;
 }
@@ -335,15 +353,19 @@ static int apply(const struct opt *o, char *v, struct cli_opts *c,
     else if (!strcmp(v, "none"))
       c->progress = PROGRESS_NONE;
     else
-      return diag_set(d, "--progress: expected bar, plain or none, got "
-                         "'%s'", v);
+      return diag_set(d,
+                      "--progress: expected bar, plain or none, got "
+                      "'%s'",
+                      v);
     return 0;
   case O_QUIET: c->verbosity = -1; return 0;
   case O_VERBOSE: c->verbosity = 1; return 0;
   case O_REPORT:
     if (strncmp(v, "junit=", 6) && strncmp(v, "json=", 5))
-      return diag_set(d, "--report: expected junit=FILE or json=FILE, got "
-                         "'%s'", v);
+      return diag_set(d,
+                      "--report: expected junit=FILE or json=FILE, got "
+                      "'%s'",
+                      v);
     if (!strchr(v, '=')[1])
       return diag_set(d, "--report: '%s' names no file", v);
     if (c->nreports == sizeof(c->reports) / sizeof(c->reports[0]))
@@ -406,8 +428,10 @@ static int apply(const struct opt *o, char *v, struct cli_opts *c,
     else if (!strcmp(v, "jsonl") || !strcmp(v, "ndjson"))
       c->jobs_format = JOBS_JSONL;
     else
-      return diag_set(d, "--jobs-format: expected 'json' or 'jsonl', got "
-                         "'%s'", v);
+      return diag_set(d,
+                      "--jobs-format: expected 'json' or 'jsonl', got "
+                      "'%s'",
+                      v);
     return 0;
   case O_JSON: c->json = true; return 0;
   case O_MAX_REDIRS:
@@ -429,7 +453,8 @@ static int apply(const struct opt *o, char *v, struct cli_opts *c,
   return diag_set(d, "internal error: option without handler");
 }
 
-/* ---- argv ------------------------------------------------------------------ */
+/* ---- argv ------------------------------------------------------------------
+ */
 
 static int take_value(const struct opt *o, char *inline_v, int argc,
                       char **argv, int *i, char **v, struct diag *d) {
@@ -539,8 +564,10 @@ static int resolve_shard(struct cli_opts *c, struct diag *d) {
       return diag_set(d, "--shard: expected K/N or auto[/N], got '%s'", v);
   }
   if (k >= n || n > 1000000)
-    return diag_set(d, "--shard: shard %lu of %lu does not exist (K counts "
-                       "from 0 to N-1)", k, n);
+    return diag_set(d,
+                    "--shard: shard %lu of %lu does not exist (K counts "
+                    "from 0 to N-1)",
+                    k, n);
   c->shard_k = (unsigned)k;
   c->shard_n = (unsigned)n;
   return 0;
@@ -574,8 +601,7 @@ static int check_combination(struct cli_opts *c, struct diag *d) {
   return 0;
 }
 
-int cli_args_parse(int argc, char **argv, struct cli_opts *c,
-                   struct diag *d) {
+int cli_args_parse(int argc, char **argv, struct cli_opts *c, struct diag *d) {
   defaults(c);
   bool opts_done = false;
   for (int i = 1; i < argc; i++) {
@@ -624,10 +650,9 @@ void cli_args_help(FILE *f) {
       if ((int)o->group != g)
         continue;
       char left[64];
-      snprintf(left, sizeof(left), "%c%c%c --%s%s%s",
-               o->letter ? '-' : ' ', o->letter ? o->letter : ' ',
-               o->letter ? ',' : ' ', o->name, o->arg ? " " : "",
-               o->arg ? o->arg : "");
+      snprintf(left, sizeof(left), "%c%c%c --%s%s%s", o->letter ? '-' : ' ',
+               o->letter ? o->letter : ' ', o->letter ? ',' : ' ', o->name,
+               o->arg ? " " : "", o->arg ? o->arg : "");
       if (strlen(left) > 27) /* keep a space before the help */
         fprintf(f, "  %s\n  %28s%s\n", left, "", o->help);
       else

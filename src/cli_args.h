@@ -18,45 +18,45 @@
 #include <stdint.h>
 
 struct cli_opts {
-  char **urls;              /* positional URLs (point into argv) */
+  char **urls; /* positional URLs (point into argv) */
   size_t nurls;
-  const char *input_file;   /* -i: URL list, "-" = stdin */
-  const char *jobs_file;    /* --jobs: JSON / JSON Lines job file */
-  int jobs_format;          /* enum jobs_format, or -1: from the name */
-  unsigned concurrency;     /* -j */
-  unsigned threads;         /* --threads; 0: one per CPU */
-  const char *output_dir;   /* -o; NULL: the job file's, else "." */
-  const char *output;       /* -O: a file or "-" */
-  bool json;                /* --json */
-  double deadline_s;        /* --deadline; 0: none */
-  char **headers;           /* -H, point into argv */
+  const char *input_file; /* -i: URL list, "-" = stdin */
+  const char *jobs_file;  /* --jobs: JSON / JSON Lines job file */
+  int jobs_format;        /* enum jobs_format, or -1: from the name */
+  unsigned concurrency;   /* -j */
+  unsigned threads;       /* --threads; 0: one per CPU */
+  const char *output_dir; /* -o; NULL: the job file's, else "." */
+  const char *output;     /* -O: a file or "-" */
+  bool json;              /* --json */
+  double deadline_s;      /* --deadline; 0: none */
+  char **headers;         /* -H, point into argv */
   size_t nheaders;
-  const char *user_agent;   /* -A */
-  bool insecure;            /* -k */
-  const char *cacert;       /* --cacert */
-  long connect_timeout_ms;  /* --connect-timeout; 0: libcurl's 300 s */
-  long timeout_ms;          /* --timeout; 0: none */
-  long max_redirs;          /* --max-redirs */
-  int retries;              /* --retries */
-  long retry_delay_ms;      /* --retry-delay: backoff base */
-  long retry_max_time_ms;   /* --retry-max-time; 0: none */
-  long speed_limit;         /* --speed-limit: bytes/s ... */
-  long speed_time;          /* --speed-time: ... for this many seconds */
-  bool resume;              /* -c/--continue */
-  bool skip_existing;       /* --skip-existing */
-  bool do_fsync;            /* --fsync */
-  bool create_dirs;         /* --create-dirs */
-  const char *checksum;     /* --checksum: sha256=HEX or a SHA256SUMS file */
-  uint64_t max_filesize;    /* --max-filesize; 0: none */
-  uint64_t limit_rate;      /* --limit-rate, bytes/s; 0: none */
-  unsigned per_host;        /* --per-host; 0: no limit */
-  int progress;             /* PROGRESS_*: --progress, --no-progress */
-  int verbosity;            /* -1 quiet (-q), 0, 1 verbose (-v) */
-  const char *reports[8];   /* --report KIND=FILE, as given */
+  const char *user_agent;  /* -A */
+  bool insecure;           /* -k */
+  const char *cacert;      /* --cacert */
+  long connect_timeout_ms; /* --connect-timeout; 0: libcurl's 300 s */
+  long timeout_ms;         /* --timeout; 0: none */
+  long max_redirs;         /* --max-redirs */
+  int retries;             /* --retries */
+  long retry_delay_ms;     /* --retry-delay: backoff base */
+  long retry_max_time_ms;  /* --retry-max-time; 0: none */
+  long speed_limit;        /* --speed-limit: bytes/s ... */
+  long speed_time;         /* --speed-time: ... for this many seconds */
+  bool resume;             /* -c/--continue */
+  bool skip_existing;      /* --skip-existing */
+  bool do_fsync;           /* --fsync */
+  bool create_dirs;        /* --create-dirs */
+  const char *checksum;    /* --checksum: sha256=HEX or a SHA256SUMS file */
+  uint64_t max_filesize;   /* --max-filesize; 0: none */
+  uint64_t limit_rate;     /* --limit-rate, bytes/s; 0: none */
+  unsigned per_host;       /* --per-host; 0: no limit */
+  int progress;            /* PROGRESS_*: --progress, --no-progress */
+  int verbosity;           /* -1 quiet (-q), 0, 1 verbose (-v) */
+  const char *reports[8];  /* --report KIND=FILE, as given */
   size_t nreports;
-  const char *format;       /* --format / -w: a line per job on stdout */
-  bool check;               /* --check: validate only */
-  const char *shard;        /* --shard K/N or auto[/N], as given */
+  const char *format;        /* --format / -w: a line per job on stdout */
+  bool check;                /* --check: validate only */
+  const char *shard;         /* --shard K/N or auto[/N], as given */
   unsigned shard_k, shard_n; /* resolved; shard_n 0: no sharding */
   bool help, version;
 };

@@ -58,31 +58,31 @@ struct fetch {
   struct job_run *run;
   CURL *easy;
   rt_xfer *xfer;
-  struct curl_slist *hdrs;   /* request headers (job + -H) */
-  struct curl_slist *range;  /* hdrs + If-Range for a resumed attempt */
+  struct curl_slist *hdrs;  /* request headers (job + -H) */
+  struct curl_slist *range; /* hdrs + If-Range for a resumed attempt */
   struct output_file f;
   bool f_open;
-  int out_fd;                /* bodies not going to f: spool or stdout */
-  int code;                  /* CURLcode of the last attempt */
+  int out_fd; /* bodies not going to f: spool or stdout */
+  int code;   /* CURLcode of the last attempt */
   int rc;
   uint64_t t0;
-  uint64_t written;          /* bytes of body in the output */
-  uint64_t attempt_bytes;    /* body bytes this attempt */
+  uint64_t written;       /* bytes of body in the output */
+  uint64_t attempt_bytes; /* body bytes this attempt */
   int write_errno;
-  bool discard;              /* unexpected status: do not keep the body */
+  bool discard; /* unexpected status: do not keep the body */
   bool checked_status;
-  bool ranged;               /* this attempt asked for a Range */
-  bool range_ok;             /* ... and the server answered 206 */
+  bool ranged;   /* this attempt asked for a Range */
+  bool range_ok; /* ... and the server answered 206 */
   bool too_big;
   bool hashing;
   struct sha256 sha;
   char etag[256];
-  uint64_t range_total;      /* from a 416's Content-Range: bytes star/N */
+  uint64_t range_total; /* from a 416's Content-Range: bytes star/N */
   bool hold_host, hold_slot;
-  bool active;               /* counted in progress_live.active */
-  uint64_t wake_at;          /* backoff timer */
+  bool active;      /* counted in progress_live.active */
+  uint64_t wake_at; /* backoff timer */
   uint32_t rnd;
-  uint64_t hash_off;         /* hashing a resumed .part's prefix */
+  uint64_t hash_off; /* hashing a resumed .part's prefix */
   bool yielded;
   int diag;
   bool diag_armed;
@@ -130,12 +130,9 @@ bool fetch_job_listed(const char *list, const struct job *j) {
 const char *fetch_error_kind(int code) {
   switch (code) {
   case CURLE_COULDNT_RESOLVE_HOST:
-  case CURLE_COULDNT_RESOLVE_PROXY:
-    return "dns";
-  case CURLE_COULDNT_CONNECT:
-    return "connect";
-  case CURLE_OPERATION_TIMEDOUT:
-    return "timeout";
+  case CURLE_COULDNT_RESOLVE_PROXY: return "dns";
+  case CURLE_COULDNT_CONNECT: return "connect";
+  case CURLE_OPERATION_TIMEDOUT: return "timeout";
   case CURLE_SSL_CONNECT_ERROR:
   case CURLE_PEER_FAILED_VERIFICATION:
   case CURLE_SSL_CERTPROBLEM:
@@ -145,38 +142,31 @@ const char *fetch_error_kind(int code) {
   case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
   case CURLE_SSL_INVALIDCERTSTATUS:
   case CURLE_SSL_CRL_BADFILE:
-  case CURLE_USE_SSL_FAILED:
-    return "tls";
-  case CURLE_TOO_MANY_REDIRECTS:
-    return "redirect";
+  case CURLE_USE_SSL_FAILED: return "tls";
+  case CURLE_TOO_MANY_REDIRECTS: return "redirect";
   case CURLE_UNSUPPORTED_PROTOCOL:
   case CURLE_WEIRD_SERVER_REPLY:
   case CURLE_BAD_CONTENT_ENCODING:
   case CURLE_URL_MALFORMAT:
-  case CURLE_RANGE_ERROR:
-    return "protocol";
-  case CURLE_WRITE_ERROR:
-    return "io";
-  case CURLE_FILESIZE_EXCEEDED:
-    return "size";
+  case CURLE_RANGE_ERROR: return "protocol";
+  case CURLE_WRITE_ERROR: return "io";
+  case CURLE_FILESIZE_EXCEEDED: return "size";
   case CURLE_RECV_ERROR:
   case CURLE_SEND_ERROR:
   case CURLE_PARTIAL_FILE:
   case CURLE_GOT_NOTHING:
   case CURLE_HTTP2:
   case CURLE_HTTP2_STREAM:
-  case CURLE_HTTP3:
-    return "network";
-  default:
-    return "other";
+  case CURLE_HTTP3: return "network";
+  default: return "other";
   }
 }
 
 bool fetch_transient(int code, long status) {
   switch (code) {
   case CURLE_OK:
-    return status == 408 || status == 429 || status == 500 ||
-           status == 502 || status == 503 || status == 504;
+    return status == 408 || status == 429 || status == 500 || status == 502 ||
+           status == 503 || status == 504;
   case CURLE_COULDNT_CONNECT:
   case CURLE_OPERATION_TIMEDOUT:
   case CURLE_RECV_ERROR:
@@ -184,10 +174,8 @@ bool fetch_transient(int code, long status) {
   case CURLE_PARTIAL_FILE:
   case CURLE_GOT_NOTHING:
   case CURLE_HTTP2:
-  case CURLE_HTTP2_STREAM:
-    return true;
-  default:
-    return false;
+  case CURLE_HTTP2_STREAM: return true;
+  default: return false;
   }
 }
 
@@ -240,7 +228,8 @@ static void succeed(struct fetch *st) {
   r->error = NULL;
 }
 
-/* ---- the body's destination ----------------------------------------------- */
+/* ---- the body's destination -----------------------------------------------
+ */
 
 /* Empties the output (a server ignored our Range, or a retry restarts). */
 static int restart_output(struct fetch *st) {
@@ -271,7 +260,8 @@ static int write_out(struct fetch *st, const char *p, size_t n) {
   return 0;
 }
 
-/* ---- libcurl callbacks (run inside socket_action on the task's worker) ---- */
+/* ---- libcurl callbacks (run inside socket_action on the task's worker) ----
+ */
 
 /* The first chunk of an attempt's body: decide what to do with it. */
 static int first_chunk(struct fetch *st) {
@@ -281,8 +271,7 @@ static int first_chunk(struct fetch *st) {
   st->range_ok = st->ranged && status == 206;
   if (st->ranged && !st->range_ok && restart_output(st) < 0)
     return -1;
-  st->discard = !st->range_ok &&
-                !fetch_status_expected(&st->run->job, status);
+  st->discard = !st->range_ok && !fetch_status_expected(&st->run->job, status);
   return 0;
 }
 
@@ -340,12 +329,13 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud) {
   return n;
 }
 
-/* ---- setup ------------------------------------------------------------------ */
+/* ---- setup ------------------------------------------------------------------
+ */
 
 static int open_spool(struct fetch *st) {
   const char *tmp = getenv("TMPDIR");
-  int fd = open(tmp && *tmp ? tmp : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC,
-                0600);
+  int fd =
+      open(tmp && *tmp ? tmp : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd < 0) {
     fail(st, "io", fmt("cannot create a spool file: %s", strerror(errno)));
     return -1;
@@ -368,7 +358,7 @@ static int open_output(struct fetch *st) {
     fail(st, "io",
          fmt("cannot create %s/%s.part: %s", output_dir_path(cfg->od),
              st->run->rel,
-             e == ELOOP ? "a symbolic link is in the way (not followed)"
+             e == ELOOP    ? "a symbolic link is in the way (not followed)"
              : e == ENOENT ? "no such directory (see --create-dirs)"
                            : strerror(e)));
     return -1;
@@ -461,8 +451,7 @@ static int build_easy(struct fetch *st) {
 /* Job already done by an earlier run? */
 static bool skip_existing(struct fetch *st) {
   const struct fetch_cfg *cfg = st->run->cfg;
-  if (!cfg->skip_existing || !cfg->od ||
-      !output_exists(cfg->od, st->run->rel))
+  if (!cfg->skip_existing || !cfg->od || !output_exists(cfg->od, st->run->rel))
     return false;
   struct job_result *r = &st->run->res;
   succeed(st);
@@ -491,7 +480,8 @@ static int prepare(struct fetch *st) {
   return 0;
 }
 
-/* ---- hashing a resumed .part ------------------------------------------------ */
+/* ---- hashing a resumed .part ------------------------------------------------
+ */
 
 /* Hashes up to HASH_STEP more bytes of the .part's existing prefix; the
  * poll yields between steps, so a large prefix never holds the worker for
@@ -505,13 +495,15 @@ static int hash_step(struct fetch *st) {
     stop = st->written;
   while (st->hash_off < stop) {
     size_t want = stop - st->hash_off < sizeof(buf)
-                      ? (size_t)(stop - st->hash_off) : sizeof(buf);
+                      ? (size_t)(stop - st->hash_off)
+                      : sizeof(buf);
     ssize_t n = pread(st->f.fd, buf, want, (off_t)st->hash_off);
     if (n <= 0) {
       if (n < 0 && errno == EINTR)
         continue;
-      fail(st, "io", fmt("cannot read the existing %s.part: %s",
-                         st->run->rel, n ? strerror(errno) : "it shrank"));
+      fail(st, "io",
+           fmt("cannot read the existing %s.part: %s", st->run->rel,
+               n ? strerror(errno) : "it shrank"));
       return -1;
     }
     sha256_update(&st->sha, buf, (size_t)n);
@@ -520,7 +512,8 @@ static int hash_step(struct fetch *st) {
   return st->hash_off < st->written;
 }
 
-/* ---- attempts ------------------------------------------------------------------ */
+/* ---- attempts
+ * ------------------------------------------------------------------ */
 
 static void set_active(struct fetch *st, bool on) {
   if (st->active == on)
@@ -542,8 +535,9 @@ static void note(struct fetch *st, const char *f, ...) {
   if (!st->run->cfg->verbose)
     return;
   char line[1024];
-  int n = snprintf(line, sizeof(line), "jfetch: #%" PRIu64 " attempt %u: ",
-                   st->run->job.index, st->run->res.attempts);
+  int n = snprintf(line, sizeof(line),
+                   "jfetch: #%" PRIu64 " attempt %u: ", st->run->job.index,
+                   st->run->res.attempts);
   va_list ap;
   va_start(ap, f);
   n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, f, ap);
@@ -615,9 +609,11 @@ static int await_xfer(rt_cx *cx, struct fetch *st) {
     st->panicking = true;
     if (j->id)
       rt_panic("injected panic (JFETCH_PANIC_JOB) in job \"%s\", "
-               "mid-transfer", j->id);
+               "mid-transfer",
+               j->id);
     rt_panic("injected panic (JFETCH_PANIC_JOB) in job %" PRIu64
-             ", mid-transfer", j->index);
+             ", mid-transfer",
+             j->index);
   }
   return rc;
 }
@@ -632,8 +628,8 @@ static bool classify(struct fetch *st) {
   r->effective_url = url ? strdup(url) : NULL;
   long status = r->http_status;
   if (st->code == CURLE_OK) {
-    if (st->ranged && (st->range_ok || (status == 416 && st->range_total ==
-                                                             st->written))) {
+    if (st->ranged &&
+        (st->range_ok || (status == 416 && st->range_total == st->written))) {
       succeed(st); /* the rest arrived, or there was no rest */
       return false;
     }
@@ -645,8 +641,9 @@ static bool classify(struct fetch *st) {
     return fetch_transient(CURLE_OK, status);
   }
   if (st->too_big || st->code == CURLE_FILESIZE_EXCEEDED) {
-    fail(st, "size", fmt("larger than --max-filesize (%" PRIu64 " bytes)",
-                         st->run->cfg->max_filesize));
+    fail(st, "size",
+         fmt("larger than --max-filesize (%" PRIu64 " bytes)",
+             st->run->cfg->max_filesize));
     return false;
   }
   if (st->code == CURLE_WRITE_ERROR && st->write_errno) {
@@ -671,8 +668,7 @@ static int plan_retry(struct fetch *st, bool transient) {
   curl_off_t ra = 0;
   curl_easy_getinfo(st->easy, CURLINFO_RETRY_AFTER, &ra);
   uint64_t wait = fetch_backoff_ms(cfg->retry_delay_ms, next,
-                                   ra > 0 ? (uint64_t)ra * 1000u : 0,
-                                   &st->rnd);
+                                   ra > 0 ? (uint64_t)ra * 1000u : 0, &st->rnd);
   uint64_t now = rt_now();
   if (cfg->retry_max_time_ms &&
       now + wait * 1000000u > st->t0 + cfg->retry_max_time_ms * 1000000u)
@@ -687,8 +683,7 @@ static void report_attempt(struct fetch *st, uint64_t wake_at) {
   if (!st->run->cfg->verbose)
     return;
   if (r->outcome == OUT_OK) {
-    note(st, "HTTP %ld, %" PRIu64 " bytes", r->http_status,
-         st->attempt_bytes);
+    note(st, "HTTP %ld, %" PRIu64 " bytes", r->http_status, st->attempt_bytes);
   } else if (wake_at) {
     note(st, "%s: %s; retrying in %.2f s", r->error_kind, r->error,
          (double)(wake_at - rt_now()) / 1e9);
@@ -708,8 +703,8 @@ static void verify(struct fetch *st) {
   char want_hex[65], got_hex[65];
   sha256_hex(j->sha256, want_hex);
   sha256_hex(got, got_hex);
-  fail(st, "checksum", fmt("sha256 mismatch: expected %s, got %s", want_hex,
-                           got_hex));
+  fail(st, "checksum",
+       fmt("sha256 mismatch: expected %s, got %s", want_hex, got_hex));
 }
 
 static void finish(struct fetch *st) {
@@ -723,8 +718,9 @@ static void finish(struct fetch *st) {
     return;
   }
   if (output_file_commit(&st->f, st->run->cfg->do_fsync) < 0) {
-    fail(st, "io", fmt("cannot move %s.part into place: %s", st->run->rel,
-                       strerror(errno)));
+    fail(st, "io",
+         fmt("cannot move %s.part into place: %s", st->run->rel,
+             strerror(errno)));
     r->bytes = 0;
   }
 }
@@ -753,8 +749,8 @@ static int fetch_poll(rt_cx *cx, void *p, void **out) {
     set_active(st, false);
     give_slots(st);
     if (st->rc != 0) {
-      fail(st, "other", fmt("the transfer could not start: %s",
-                            rt_strerror(st->rc)));
+      fail(st, "other",
+           fmt("the transfer could not start: %s", rt_strerror(st->rc)));
       break;
     }
     if (!plan_retry(st, classify(st))) {

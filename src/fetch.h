@@ -28,47 +28,47 @@ struct job_result {
   char *effective_url;    /* malloc'd; NULL: never connected */
   uint64_t elapsed_ms;
   unsigned attempts;
-  bool skipped;           /* --skip-existing found the file there */
+  bool skipped; /* --skip-existing found the file there */
 };
 
 /* Settings shared by every fetch task of a run (read-only while it runs). */
 struct fetch_cfg {
-  output_dir *od;          /* NULL: bodies go to standard output */
-  bool spool;              /* stdout with several jobs: spool each body */
-  long connect_timeout_ms; /* 0: libcurl's default */
-  long timeout_ms;         /* per attempt, when the job sets none; 0: none */
-  int retries;             /* when the job sets none */
-  uint64_t retry_delay_ms; /* backoff base: attempt k waits up to base*2^k */
+  output_dir *od;             /* NULL: bodies go to standard output */
+  bool spool;                 /* stdout with several jobs: spool each body */
+  long connect_timeout_ms;    /* 0: libcurl's default */
+  long timeout_ms;            /* per attempt, when the job sets none; 0: none */
+  int retries;                /* when the job sets none */
+  uint64_t retry_delay_ms;    /* backoff base: attempt k waits up to base*2^k */
   uint64_t retry_max_time_ms; /* no retry starts later than this; 0: none */
-  long speed_limit;        /* bytes/s below which ... */
-  long speed_time;         /* ... for this many seconds is a stall */
+  long speed_limit;           /* bytes/s below which ... */
+  long speed_time;            /* ... for this many seconds is a stall */
   long max_redirs;
-  uint64_t max_filesize;   /* 0: none */
-  uint64_t limit_rate;     /* bytes/s per transfer; 0: none */
+  uint64_t max_filesize; /* 0: none */
+  uint64_t limit_rate;   /* bytes/s per transfer; 0: none */
   const char *user_agent;
-  char *const *headers;    /* -H, "Name: value" */
+  char *const *headers; /* -H, "Name: value" */
   size_t nheaders;
   bool insecure;
   const char *cacert;
   bool create_dirs;
-  bool resume;             /* --continue: append to an existing .part */
+  bool resume; /* --continue: append to an existing .part */
   bool skip_existing;
   bool do_fsync;
-  rt_sem *slots;           /* -j slots, when tasks may outnumber them */
+  rt_sem *slots;              /* -j slots, when tasks may outnumber them */
   struct progress_live *live; /* counters for the progress display */
-  bool verbose;            /* -v: a line per attempt on stderr */
-  const char *panic_ids;   /* JFETCH_PANIC_JOB, comma-separated */
-  const char *hang_ids;    /* JFETCH_HANG_JOB */
+  bool verbose;               /* -v: a line per attempt on stderr */
+  const char *panic_ids;      /* JFETCH_PANIC_JOB, comma-separated */
+  const char *hang_ids;       /* JFETCH_HANG_JOB */
 };
 
 struct job_run {
   struct job job;
-  char *rel;               /* output path under od; NULL for stdout */
+  char *rel; /* output path under od; NULL for stdout */
   struct job_result res;
-  int spool_fd;            /* stdout spool, -1 if none */
-  uint64_t start_ns;       /* when the root spawned its task */
-  rt_sem *host_sem;        /* --per-host slots of its host, or NULL */
-  struct host *host;       /* the root's reference to that host entry */
+  int spool_fd;      /* stdout spool, -1 if none */
+  uint64_t start_ns; /* when the root spawned its task */
+  rt_sem *host_sem;  /* --per-host slots of its host, or NULL */
+  struct host *host; /* the root's reference to that host entry */
   const struct fetch_cfg *cfg;
 };
 

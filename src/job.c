@@ -47,8 +47,8 @@ bool job_has_header(const struct job *j, const char *h) {
 
 /* Adds the default headers the job does not set itself. */
 static int merge_headers(struct job *dst, const struct job *src) {
-  char **h = realloc(dst->headers,
-                     (dst->nheaders + src->nheaders) * sizeof(char *));
+  char **h =
+      realloc(dst->headers, (dst->nheaders + src->nheaders) * sizeof(char *));
   if (!h)
     return -1;
   dst->headers = h;
@@ -65,8 +65,7 @@ static int merge_headers(struct job *dst, const struct job *src) {
 
 int job_apply_defaults(struct job *dst, const struct job *src) {
   if (dup_str(&dst->id, src->id) || dup_str(&dst->url, src->url) ||
-      dup_str(&dst->output, src->output) ||
-      dup_str(&dst->method, src->method))
+      dup_str(&dst->output, src->output) || dup_str(&dst->method, src->method))
     return -1;
   if (!dst->body && src->body) {
     dst->body = malloc(src->body_len + 1);

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JOB_MAX_URL 65536      /* bytes */
+#define JOB_MAX_URL 65536 /* bytes */
 #define JOB_MAX_ID 1024
 #define JOB_MAX_PATH 4096
 #define JOB_MAX_HEADER 65536
@@ -22,18 +22,18 @@
 #define JOB_MAX_TIMEOUT_S 1000000.0
 
 struct job {
-  uint64_t index;       /* 0-based position in the input */
-  uint32_t line;        /* 1-based source line; 0 for a command-line URL */
-  char *id;             /* NULL: none */
-  char *url;            /* required */
-  char *output;         /* relative path under the output dir; NULL: derive */
-  char *method;         /* NULL: GET (POST if a body is given) */
-  char **headers;       /* "Name: value" each */
+  uint64_t index; /* 0-based position in the input */
+  uint32_t line;  /* 1-based source line; 0 for a command-line URL */
+  char *id;       /* NULL: none */
+  char *url;      /* required */
+  char *output;   /* relative path under the output dir; NULL: derive */
+  char *method;   /* NULL: GET (POST if a body is given) */
+  char **headers; /* "Name: value" each */
   size_t nheaders;
-  char *body;           /* NULL: none */
+  char *body; /* NULL: none */
   size_t body_len;
-  long timeout_ms;      /* -1: unset */
-  int retries;          /* -1: unset */
+  long timeout_ms; /* -1: unset */
+  int retries;     /* -1: unset */
   bool has_sha256;
   uint8_t sha256[32];
   uint16_t *expect_status; /* NULL: any 2xx */

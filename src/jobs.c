@@ -284,18 +284,12 @@ static int url_no_slashes(const char *url, size_t slen, const char **why) {
 
 static const char *url_curl_why(CURLUcode rc) {
   switch (rc) {
-  case CURLUE_BAD_PORT_NUMBER:
-    return "bad port number";
-  case CURLUE_BAD_HOSTNAME:
-    return "bad host name";
-  case CURLUE_BAD_IPV6:
-    return "bad IPv6 address";
-  case CURLUE_NO_HOST:
-    return "no host";
-  case CURLUE_OUT_OF_MEMORY:
-    return "out of memory";
-  default:
-    return curl_url_strerror(rc);
+  case CURLUE_BAD_PORT_NUMBER: return "bad port number";
+  case CURLUE_BAD_HOSTNAME: return "bad host name";
+  case CURLUE_BAD_IPV6: return "bad IPv6 address";
+  case CURLUE_NO_HOST: return "no host";
+  case CURLUE_OUT_OF_MEMORY: return "out of memory";
+  default: return curl_url_strerror(rc);
   }
 }
 
@@ -542,14 +536,10 @@ int jobs_src_next(jobs_src *s, struct job *j, struct diag *d) {
   if (s->dead)
     return 0;
   switch (s->kind) {
-  case JOBS_KIND_TEXT:
-    return jobs_text_next(s, j, d);
-  case JOBS_KIND_JSON:
-    return jobs_json_next(s, j, d);
-  case JOBS_KIND_JSONL:
-    return jobs_json_lines_next(s, j, d);
-  default:
-    return args_next(s, j, d);
+  case JOBS_KIND_TEXT: return jobs_text_next(s, j, d);
+  case JOBS_KIND_JSON: return jobs_json_next(s, j, d);
+  case JOBS_KIND_JSONL: return jobs_json_lines_next(s, j, d);
+  default: return args_next(s, j, d);
   }
 }
 

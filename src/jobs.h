@@ -78,7 +78,6 @@ int jobs_check_output(const char *path, const char **why);
 /* Checks one request header: name an HTTP token, value free of CR, LF and
  * other control characters (tab allowed), "Name: value" at most
  * JOB_MAX_HEADER bytes.  0 or -1 with a reason in why (static string). */
-int jobs_check_header(const char *name, const char *value,
-                      const char **why);
+int jobs_check_header(const char *name, const char *value, const char **why);
 
 #endif

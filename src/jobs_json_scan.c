@@ -272,8 +272,7 @@ static int jscan_step(struct jobs_jscan *sc, const unsigned char *t, size_t len,
   }
   switch (*x) {
   case X_KEY:
-  case X_KEY_OR_CLOSE:
-    return jscan_key(sc, t, len, p, key, x);
+  case X_KEY_OR_CLOSE: return jscan_key(sc, t, len, p, key, x);
   case X_COLON:
     if (c != ':')
       return jscan_fail(sc, *p, "expected ':'");
@@ -283,8 +282,7 @@ static int jscan_step(struct jobs_jscan *sc, const unsigned char *t, size_t len,
       return jscan_fail(sc, *p,
                         obj ? "expected ',' or '}'" : "expected ',' or ']'");
     break;
-  case X_END:
-    return jscan_fail(sc, *p, "data after the JSON value");
+  case X_END: return jscan_fail(sc, *p, "data after the JSON value");
   default:
     if (jscan_value(sc, t, len, p, *key, x) < 0)
       return -1;

@@ -136,8 +136,7 @@ int output_check_relpath(const char *p, const char **why) {
 /* Opens directory `name` under dirfd without following links; creates it
  * first if asked.  Returns the new fd or -1 (errno). */
 static int open_subdir(int dirfd, const char *name, bool create) {
-  int fd = openat(dirfd, name,
-                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT && create) {
     if (mkdirat(dirfd, name, 0755) < 0 && errno != EEXIST)
       return -1;

@@ -98,10 +98,9 @@ static unsigned width(int fd) {
 }
 
 static void draw(struct progress *p, uint64_t now) {
-  uint64_t bytes = atomic_load_explicit(&p->live->bytes,
-                                        memory_order_relaxed);
-  unsigned active = atomic_load_explicit(&p->live->active,
-                                         memory_order_relaxed);
+  uint64_t bytes = atomic_load_explicit(&p->live->bytes, memory_order_relaxed);
+  unsigned active =
+      atomic_load_explicit(&p->live->active, memory_order_relaxed);
   char b[32], r[32], eta[32], jobs[64], line[512];
   human_bytes(b, sizeof(b), (double)bytes);
   human_bytes(r, sizeof(r), rate(p, now, bytes));
@@ -118,9 +117,10 @@ static void draw(struct progress *p, uint64_t now) {
   }
   const char *red = p->color && p->failed ? "\x1b[31m" : "";
   const char *off = p->color && p->failed ? "\x1b[0m" : "";
-  int n = snprintf(line, sizeof(line), "\r[%s] %s  %s/s  ETA %s  active %u"
-                   "  %sfailed %" PRIu64 "%s", jobs, b, r, eta, active, red,
-                   p->failed, off);
+  int n = snprintf(line, sizeof(line),
+                   "\r[%s] %s  %s/s  ETA %s  active %u"
+                   "  %sfailed %" PRIu64 "%s",
+                   jobs, b, r, eta, active, red, p->failed, off);
   unsigned w = width(p->fd) - 1; /* never touch the last column: no wrap */
   size_t visible = (size_t)n - 1 - strlen(red) - strlen(off);
   if (visible > w)
@@ -157,8 +157,9 @@ static void plain_line(struct progress *p, const struct job_run *run) {
     snprintf(total, sizeof(total), "%" PRIu64, p->total);
   else
     snprintf(total, sizeof(total), "?");
-  int n = snprintf(line, sizeof(line), "[%" PRIu64 "/%s] %s%s%s #%" PRIu64
-                   " %s %s%s%s\n", p->done, total, col,
+  int n = snprintf(line, sizeof(line),
+                   "[%" PRIu64 "/%s] %s%s%s #%" PRIu64 " %s %s%s%s\n", p->done,
+                   total, col,
                    r->skipped ? "skipped" : report_outcome_name(r->outcome),
                    p->color ? "\x1b[0m" : "", run->job.index, run->job.url,
                    ok ? b : (r->error_kind ? r->error_kind : ""),

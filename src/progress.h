@@ -11,8 +11,8 @@
 
 /* Moved by the fetch tasks on the workers. */
 struct progress_live {
-  _Atomic uint64_t bytes;   /* body bytes received, all jobs */
-  _Atomic unsigned active;  /* transfers in flight now */
+  _Atomic uint64_t bytes;  /* body bytes received, all jobs */
+  _Atomic unsigned active; /* transfers in flight now */
 };
 
 struct progress;

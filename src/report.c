@@ -83,8 +83,10 @@ int report_add_file(struct report *r, const char *spec, struct diag *d) {
   f->path = strdup(strchr(spec, '=') + 1);
   f->body = tmpfile();
   if (!f->path || !f->body) {
-    snprintf(d->text, sizeof(d->text), "--report %s: cannot make a "
-             "temporary file: %s", spec, strerror(errno));
+    snprintf(d->text, sizeof(d->text),
+             "--report %s: cannot make a "
+             "temporary file: %s",
+             spec, strerror(errno));
     free(f->path);
     if (f->body)
       fclose(f->body);
@@ -121,21 +123,20 @@ void report_json_string(FILE *f, const char *s) {
 
 /* XML attribute/text escaping; control bytes XML 1.0 forbids become '?'. */
 static void xml_string(FILE *f, const char *s) {
-  for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p;
-       p++) {
+  for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
     switch (*p) {
     case '&': fputs("&amp;", f); break;
     case '<': fputs("&lt;", f); break;
     case '>': fputs("&gt;", f); break;
     case '"': fputs("&quot;", f); break;
     case '\'': fputs("&apos;", f); break;
-    default:
-      putc(*p < 0x20 && *p != '\t' && *p != '\n' ? '?' : *p, f);
+    default: putc(*p < 0x20 && *p != '\t' && *p != '\n' ? '?' : *p, f);
     }
   }
 }
 
-/* ---- one record ------------------------------------------------------------ */
+/* ---- one record ------------------------------------------------------------
+ */
 
 /* The path a successful job wrote to, malloc'd; NULL if none. */
 static char *result_path(const struct report *r, const struct job_run *run) {
@@ -148,8 +149,7 @@ static char *result_path(const struct report *r, const struct job_run *run) {
     return strdup(run->rel);
   size_t n = strlen(base);
   char *p = NULL;
-  if (asprintf(&p, "%s%s%s", base, base[n - 1] == '/' ? "" : "/",
-               run->rel) < 0)
+  if (asprintf(&p, "%s%s%s", base, base[n - 1] == '/' ? "" : "/", run->rel) < 0)
     p = NULL;
   return p;
 }
@@ -163,8 +163,8 @@ static void write_json(const struct report *r, FILE *f,
   report_json_string(f, run->job.url);
   fputs(",\"effective_url\":", f);
   report_json_string(f, res->effective_url);
-  fprintf(f, ",\"outcome\":\"%s\",\"error_kind\":",
-          outcome_names[res->outcome]);
+  fprintf(f,
+          ",\"outcome\":\"%s\",\"error_kind\":", outcome_names[res->outcome]);
   report_json_string(f, res->error_kind);
   fputs(",\"error\":", f);
   report_json_string(f, res->error);
@@ -211,19 +211,21 @@ static void write_junit_case(const struct report *r, FILE *f,
   if (path) {
     fputs("      <system-out>", f);
     xml_string(f, path);
-    fprintf(f, " (%" PRIu64 " bytes, %u attempt%s)</system-out>\n",
-            res->bytes, res->attempts, res->attempts == 1 ? "" : "s");
+    fprintf(f, " (%" PRIu64 " bytes, %u attempt%s)</system-out>\n", res->bytes,
+            res->attempts, res->attempts == 1 ? "" : "s");
     free(path);
   }
   fputs("    </testcase>\n", f);
 }
 
-/* ---- --format ----------------------------------------------------------------- */
+/* ---- --format
+ * ----------------------------------------------------------------- */
 
-static const char *const fmt_vars[] = {
-    "attempts", "bytes", "effective_url", "elapsed_ms", "error",
-    "error_kind", "http_status", "id", "index", "outcome", "path",
-    "shard", "skipped", "url"};
+static const char *const fmt_vars[] = {"attempts",    "bytes", "effective_url",
+                                       "elapsed_ms",  "error", "error_kind",
+                                       "http_status", "id",    "index",
+                                       "outcome",     "path",  "shard",
+                                       "skipped",     "url"};
 #define NVARS (sizeof(fmt_vars) / sizeof(fmt_vars[0]))
 
 static int var_index(const char *name, size_t n) {
@@ -243,14 +245,19 @@ int report_format_check(const char *fmt, struct diag *d) {
       continue;
     const char *end = strchr(p + 2, '}');
     if (!end)
-      return snprintf(d->text, sizeof(d->text), "--format: '%%{' without "
-                      "a closing '}'"), -1;
+      return snprintf(d->text, sizeof(d->text),
+                      "--format: '%%{' without "
+                      "a closing '}'"),
+             -1;
     if (var_index(p + 2, (size_t)(end - p - 2)) < 0)
-      return snprintf(d->text, sizeof(d->text), "--format: unknown "
+      return snprintf(d->text, sizeof(d->text),
+                      "--format: unknown "
                       "variable %%{%.*s} (known: attempts, bytes, "
                       "effective_url, elapsed_ms, error, error_kind, "
                       "http_status, id, index, outcome, path, shard, "
-                      "skipped, url)", (int)(end - p - 2), p + 2), -1;
+                      "skipped, url)",
+                      (int)(end - p - 2), p + 2),
+             -1;
     p = end;
   }
   return 0;
@@ -304,7 +311,8 @@ static void write_format(const struct report *r, FILE *f,
   }
 }
 
-/* ---- recording -------------------------------------------------------------------- */
+/* ---- recording
+ * -------------------------------------------------------------------- */
 
 static void remember(struct report *r, const struct job_run *run) {
   if (r->nlisted >= MAX_LISTED)
@@ -359,16 +367,19 @@ void report_counts(const struct report *r, struct report_counts *c) {
   *c = r->n;
 }
 
-/* ---- report files --------------------------------------------------------------- */
+/* ---- report files
+ * --------------------------------------------------------------- */
 
 static void junit_head(const struct report *r, FILE *f, double wall_s) {
   uint64_t total = r->n.ok + r->n.app_error + r->n.panicked + r->n.cancelled;
-  fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-             "<testsuites name=\"jfetch\" tests=\"%" PRIu64 "\" failures=\"%"
-             PRIu64 "\" errors=\"%" PRIu64 "\" skipped=\"%" PRIu64 "\" time=\""
-             "%.3f\">\n  <testsuite name=\"jfetch\" tests=\"%" PRIu64 "\" "
-             "failures=\"%" PRIu64 "\" errors=\"%" PRIu64 "\" skipped=\"%"
-             PRIu64 "\" time=\"%.3f\" timestamp=\"%s\">\n",
+  fprintf(f,
+          "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+          "<testsuites name=\"jfetch\" tests=\"%" PRIu64
+          "\" failures=\"%" PRIu64 "\" errors=\"%" PRIu64
+          "\" skipped=\"%" PRIu64 "\" time=\""
+          "%.3f\">\n  <testsuite name=\"jfetch\" tests=\"%" PRIu64 "\" "
+          "failures=\"%" PRIu64 "\" errors=\"%" PRIu64 "\" skipped=\"%" PRIu64
+          "\" time=\"%.3f\" timestamp=\"%s\">\n",
           total, r->n.app_error, r->n.panicked + r->n.cancelled, r->n.skipped,
           wall_s, total, r->n.app_error, r->n.panicked + r->n.cancelled,
           r->n.skipped, wall_s, r->started);
@@ -377,11 +388,12 @@ static void junit_head(const struct report *r, FILE *f, double wall_s) {
 static void json_head(const struct report *r, FILE *f, double wall_s,
                       int exit_status) {
   uint64_t total = r->n.ok + r->n.app_error + r->n.panicked + r->n.cancelled;
-  fprintf(f, "{\n  \"summary\": {\"jobs\": %" PRIu64 ", \"ok\": %" PRIu64
-             ", \"app_error\": %" PRIu64 ", \"panicked\": %" PRIu64
-             ", \"cancelled\": %" PRIu64 ", \"skipped\": %" PRIu64
-             ", \"elapsed_ms\": %.0f, \"exit_status\": %d, \"started\": "
-             "\"%s\", \"shard\": ",
+  fprintf(f,
+          "{\n  \"summary\": {\"jobs\": %" PRIu64 ", \"ok\": %" PRIu64
+          ", \"app_error\": %" PRIu64 ", \"panicked\": %" PRIu64
+          ", \"cancelled\": %" PRIu64 ", \"skipped\": %" PRIu64
+          ", \"elapsed_ms\": %.0f, \"exit_status\": %d, \"started\": "
+          "\"%s\", \"shard\": ",
           total, r->n.ok, r->n.app_error, r->n.panicked, r->n.cancelled,
           r->n.skipped, wall_s * 1000.0, exit_status, r->started);
   if (r->cfg.shard_n)
@@ -415,7 +427,8 @@ static int finish_file(struct report *r, struct rfile *f, double wall_s,
       json_head(r, out, wall_s, exit_status);
     rc = copy_stream(f->body, out);
     fputs(f->kind == REP_JUNIT ? "  </testsuite>\n</testsuites>\n"
-                               : (f->n ? "\n  ]\n}\n" : "]\n}\n"), out);
+                               : (f->n ? "\n  ]\n}\n" : "]\n}\n"),
+          out);
     if (fclose(out) != 0)
       rc = -1;
   }
@@ -440,12 +453,13 @@ int report_close(struct report *r, double wall_s, int exit_status) {
 
 void report_summary(const struct report *r, FILE *f, double wall_s) {
   uint64_t total = r->n.ok + r->n.app_error + r->n.panicked + r->n.cancelled;
-  fprintf(f, "jfetch: %" PRIu64 " job%s in %.2f s: %" PRIu64 " ok",
-          total, total == 1 ? "" : "s", wall_s, r->n.ok);
+  fprintf(f, "jfetch: %" PRIu64 " job%s in %.2f s: %" PRIu64 " ok", total,
+          total == 1 ? "" : "s", wall_s, r->n.ok);
   if (r->n.skipped)
     fprintf(f, " (%" PRIu64 " skipped)", r->n.skipped);
-  fprintf(f, ", %" PRIu64 " failed, %" PRIu64 " panicked, %" PRIu64
-             " cancelled\n", r->n.app_error, r->n.panicked, r->n.cancelled);
+  fprintf(f,
+          ", %" PRIu64 " failed, %" PRIu64 " panicked, %" PRIu64 " cancelled\n",
+          r->n.app_error, r->n.panicked, r->n.cancelled);
   for (size_t i = 0; i < r->nlisted; i++)
     fprintf(f, "%s\n", r->listed[i]);
   uint64_t bad = total - r->n.ok;

@@ -14,10 +14,10 @@
 struct report;
 
 struct report_cfg {
-  FILE *json;              /* JSON Lines destination, or NULL */
-  const char *format;      /* --format line per job on stdout, or NULL */
-  const char *path_base;   /* output dir as the user named it, or NULL */
-  const char *stdout_path; /* "-" when bodies go to stdout, or a -O file */
+  FILE *json;                /* JSON Lines destination, or NULL */
+  const char *format;        /* --format line per job on stdout, or NULL */
+  const char *path_base;     /* output dir as the user named it, or NULL */
+  const char *stdout_path;   /* "-" when bodies go to stdout, or a -O file */
   unsigned shard_k, shard_n; /* shard_n 0: not sharded */
 };
 

@@ -32,9 +32,9 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,9 +53,9 @@ struct sources {
 struct checker {
   seen *ids;
   seen *outputs;
-  bool derive;        /* outputs go to files: every job needs a name */
-  uint64_t base;      /* index of the current source's first job */
-  uint64_t next;      /* one past the highest index seen so far */
+  bool derive;   /* outputs go to files: every job needs a name */
+  uint64_t base; /* index of the current source's first job */
+  uint64_t next; /* one past the highest index seen so far */
 };
 
 struct feed {
@@ -71,7 +71,7 @@ struct feed {
 struct ctx {
   const struct cli_opts *o;
   struct sources srcs;
-  bool validated;     /* every source was checked by the first pass */
+  bool validated; /* every source was checked by the first pass */
   struct checker chk;
   struct fetch_cfg cfg;
   struct feed feed;
@@ -79,30 +79,30 @@ struct ctx {
   rt_joinset *set;
   rt_token *stop_tok;
   size_t inflight;
-  size_t window;      /* tasks in flight at most (> -j with --per-host) */
-  hosts *hosts;       /* --per-host semaphores, or NULL */
-  checksums *sums;    /* --checksum, or NULL */
+  size_t window;   /* tasks in flight at most (> -j with --per-host) */
+  hosts *hosts;    /* --per-host semaphores, or NULL */
+  checksums *sums; /* --checksum, or NULL */
   struct progress *prog;
   struct progress_live live;
-  uint64_t total;     /* jobs counted by the first pass (this shard) */
+  uint64_t total; /* jobs counted by the first pass (this shard) */
   enum stop stop;
   uint64_t deadline_ns;
   pthread_t reader;
   bool reader_started;
-  char *fixed_rel;    /* --output FILE: the leaf name of FILE */
+  char *fixed_rel; /* --output FILE: the leaf name of FILE */
 };
 
-/* ---- checking a job ------------------------------------------------------- */
+/* ---- checking a job -------------------------------------------------------
+ */
 
 static int check_fail(struct diag *d, const char *src, const struct job *j,
                       const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static int check_fail(struct diag *d, const char *src, const struct job *j,
                       const char *fmt, ...) {
-  int n = j->line ? snprintf(d->text, sizeof(d->text), "%s:%u: ", src,
-                             j->line)
-                  : snprintf(d->text, sizeof(d->text), "%s:%" PRIu64 ": ",
-                             src, j->index + 1);
+  int n = j->line ? snprintf(d->text, sizeof(d->text), "%s:%u: ", src, j->line)
+                  : snprintf(d->text, sizeof(d->text), "%s:%" PRIu64 ": ", src,
+                             j->index + 1);
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(d->text + n, sizeof(d->text) - (size_t)n, fmt, ap);
@@ -142,7 +142,8 @@ static int check_job(struct checker *c, const char *src, struct job *j,
     uint64_t first;
     int r = seen_add(c->ids, j->id, j->index, &first);
     if (r == 1)
-      return check_fail(d, src, j, "job #%" PRIu64 ": id \"%s\" is already "
+      return check_fail(d, src, j,
+                        "job #%" PRIu64 ": id \"%s\" is already "
                         "job #%" PRIu64 "'s: ids must be unique",
                         j->index, j->id, first);
     if (r < 0)
@@ -151,12 +152,13 @@ static int check_job(struct checker *c, const char *src, struct job *j,
   if (!c->derive)
     return 0;
   const char *why;
-  char *name = j->output ? strdup(j->output)
-                         : output_name_from_url(j->url, &why);
+  char *name =
+      j->output ? strdup(j->output) : output_name_from_url(j->url, &why);
   if (!name && j->output)
     return check_fail(d, src, j, "out of memory");
   if (!name)
-    return check_fail(d, src, j, "job #%" PRIu64 ": cannot name a file "
+    return check_fail(d, src, j,
+                      "job #%" PRIu64 ": cannot name a file "
                       "after \"%s\": %s; give the job an \"output\"",
                       j->index, j->url, why);
   size_t n = strlen(name);
@@ -167,16 +169,18 @@ static int check_job(struct checker *c, const char *src, struct job *j,
   else
     snprintf(alt, sizeof(alt), "%s.part", name);
   uint64_t first;
-  int r = seen_find(c->outputs, alt, &first) ? 1
-                                             : seen_add(c->outputs, name,
-                                                        j->index, &first);
+  int r = seen_find(c->outputs, alt, &first)
+              ? 1
+              : seen_add(c->outputs, name, j->index, &first);
   if (r != 0) {
     if (r < 0)
       check_fail(d, src, j, "out of memory");
     else
-      check_fail(d, src, j, "job #%" PRIu64 ": \"%s\" is already written "
+      check_fail(d, src, j,
+                 "job #%" PRIu64 ": \"%s\" is already written "
                  "by job #%" PRIu64 " (as its file or its .part): give one "
-                 "of them another \"output\"", j->index, name, first);
+                 "of them another \"output\"",
+                 j->index, name, first);
     free(name);
     return -1;
   }
@@ -184,7 +188,8 @@ static int check_job(struct checker *c, const char *src, struct job *j,
   return 0;
 }
 
-/* ---- sources ---------------------------------------------------------------- */
+/* ---- sources ----------------------------------------------------------------
+ */
 
 static int open_sources(struct ctx *c, struct diag *d) {
   const struct cli_opts *o = c->o;
@@ -241,7 +246,8 @@ static int validate(struct ctx *c, uint64_t *total, struct diag *d) {
   return 0;
 }
 
-/* ---- the reader thread -------------------------------------------------------- */
+/* ---- the reader thread
+ * -------------------------------------------------------- */
 
 static bool feed_push(struct feed *f, struct job_run *run) {
   pthread_mutex_lock(&f->mu);
@@ -293,8 +299,10 @@ static int name_only(struct ctx *c, jobs_src *s, struct job *j, char **rel,
   else
     *rel = output_name_from_url(j->url, &why);
   if (!*rel)
-    return check_fail(d, jobs_src_name(s), j, "cannot name a file after "
-                      "\"%s\": %s", j->url, why);
+    return check_fail(d, jobs_src_name(s), j,
+                      "cannot name a file after "
+                      "\"%s\": %s",
+                      j->url, why);
   return 0;
 }
 
@@ -360,19 +368,19 @@ static void *reader_main(void *arg) {
   return NULL;
 }
 
-/* ---- the root task --------------------------------------------------------------- */
+/* ---- the root task
+ * --------------------------------------------------------------- */
 
 static const char *stop_reason(enum stop s, bool started) {
   switch (s) {
   case STOP_INTERRUPT:
     return started ? "interrupted" : "interrupted before it started";
   case STOP_DEADLINE:
-    return started ? "the --deadline passed" : "the --deadline passed before "
-                                               "it started";
-  case STOP_BAD_INPUT:
-    return "the input had an error";
-  default:
-    return "cancelled";
+    return started ? "the --deadline passed"
+                   : "the --deadline passed before "
+                     "it started";
+  case STOP_BAD_INPUT: return "the input had an error";
+  default: return "cancelled";
   }
 }
 
@@ -432,8 +440,7 @@ static void finished(struct ctx *c, rt_join *j) {
 
 static void spawn_ready(struct ctx *c) {
   struct job_run *run;
-  while ((c->stop || c->inflight < c->window) &&
-         (run = feed_pop(&c->feed))) {
+  while ((c->stop || c->inflight < c->window) && (run = feed_pop(&c->feed))) {
     if (c->stop) {
       record_unstarted(c, run);
       continue;
@@ -444,8 +451,8 @@ static void spawn_ready(struct ctx *c) {
     size_t size;
     fetch_task_state(run, state, &size);
     run->start_ns = rt_now();
-    int rc = rt_joinset_spawn(c->set, &fetch_task_type, state, size,
-                              (uintptr_t)run);
+    int rc =
+        rt_joinset_spawn(c->set, &fetch_task_type, state, size, (uintptr_t)run);
     if (rc != 0) {
       if (run->host)
         hosts_put(c->hosts, run->host);
@@ -535,7 +542,8 @@ static int root_poll(rt_cx *cx, void *p, void **out) {
 
 static const rt_task_type root_type = {"root", root_poll, NULL, NULL};
 
-/* ---- signals ---------------------------------------------------------------------- */
+/* ---- signals
+ * ---------------------------------------------------------------------- */
 
 static void *signal_main(void *arg) {
   rt_token *tok = arg;
@@ -564,7 +572,8 @@ static void block_signals(void) {
   signal(SIGPIPE, SIG_IGN);
 }
 
-/* ---- setup ------------------------------------------------------------------------- */
+/* ---- setup
+ * ------------------------------------------------------------------------- */
 
 /* Bodies go to stdout: -O -, or one URL argument and nothing else
  * naming where files go (curl's habit). */
@@ -594,8 +603,10 @@ static int setup_output(struct ctx *c, uint64_t total, struct diag *d,
   const char *dir = o->output_dir;
   if (o->output) {
     if (!c->validated || total != 1)
-      return snprintf(d->text, sizeof(d->text), "--output FILE takes "
-                      "exactly one job (use --output-dir for more)"), -1;
+      return snprintf(d->text, sizeof(d->text),
+                      "--output FILE takes "
+                      "exactly one job (use --output-dir for more)"),
+             -1;
     rc->stdout_path = o->output;
   }
   /* a job file may only name a directory below the current one, and
@@ -604,10 +615,12 @@ static int setup_output(struct ctx *c, uint64_t total, struct diag *d,
     const char *fdir = jobs_src_output_dir(c->srcs.src[i]);
     const char *why;
     if (fdir && output_check_relpath(fdir, &why) < 0)
-      return snprintf(d->text, sizeof(d->text), "%s: output_dir \"%s\" "
+      return snprintf(d->text, sizeof(d->text),
+                      "%s: output_dir \"%s\" "
                       "%s (a job file may only name a directory below the "
-                      "current one)", jobs_src_name(c->srcs.src[i]), fdir,
-                      why), -1;
+                      "current one)",
+                      jobs_src_name(c->srcs.src[i]), fdir, why),
+             -1;
     if (!dir && !o->output)
       dir = fdir;
   }
@@ -630,8 +643,10 @@ static int open_output_dir(struct ctx *c, const struct report_cfg *rc,
   }
   int rcode = output_dir_open(dir, &c->cfg.od);
   if (rcode < 0)
-    snprintf(d->text, sizeof(d->text), "cannot create the output directory "
-             "'%s': %s", dir, strerror(errno));
+    snprintf(d->text, sizeof(d->text),
+             "cannot create the output directory "
+             "'%s': %s",
+             dir, strerror(errno));
   free(tmp);
   return rcode;
 }
@@ -699,8 +714,11 @@ static int prepare(struct ctx *c, struct diag *d) {
     const char *slash = strrchr(c->o->output, '/');
     c->fixed_rel = strdup(slash ? slash + 1 : c->o->output);
     if (!c->fixed_rel || !*c->fixed_rel)
-      return snprintf(d->text, sizeof(d->text), "--output: '%s' names no "
-                      "file", c->o->output), -1;
+      return snprintf(d->text, sizeof(d->text),
+                      "--output: '%s' names no "
+                      "file",
+                      c->o->output),
+             -1;
   }
   if (c->o->format && report_format_check(c->o->format, d) < 0)
     return -1;
@@ -711,9 +729,9 @@ static int prepare(struct ctx *c, struct diag *d) {
     if (report_add_file(c->rep, c->o->reports[i], d) < 0)
       return -1;
   c->total = c->validated ? total : 0;
-  c->prog = progress_create(progress_mode_resolve(c->o->progress,
-                                                  c->o->verbosity),
-                            progress_color(), c->total, &c->live);
+  c->prog =
+      progress_create(progress_mode_resolve(c->o->progress, c->o->verbosity),
+                      progress_color(), c->total, &c->live);
   fill_cfg(c);
   return c->prog ? 0 : -1;
 }
@@ -759,8 +777,8 @@ static int setup_limits(struct ctx *c) {
 }
 
 static int run_root(struct ctx *c, rt_runtime *rt) {
-  if (rt_notify_create(&c->feed.ready) || rt_token_create(NULL, &c->stop_tok)
-      || rt_joinset_create(&c->set) || setup_limits(c) < 0)
+  if (rt_notify_create(&c->feed.ready) || rt_token_create(NULL, &c->stop_tok) ||
+      rt_joinset_create(&c->set) || setup_limits(c) < 0)
     return -1;
   pthread_mutex_init(&c->feed.mu, NULL);
   pthread_cond_init(&c->feed.room, NULL);
@@ -780,7 +798,8 @@ static int run_root(struct ctx *c, rt_runtime *rt) {
   return 0;
 }
 
-/* ---- --check ------------------------------------------------------------------- */
+/* ---- --check
+ * ------------------------------------------------------------------- */
 
 #define CHECK_MAX_LISTED 1000
 
@@ -831,9 +850,9 @@ static int check_all(struct ctx *c) {
   if (errors > CHECK_MAX_LISTED)
     fprintf(stderr, "jfetch: ... and %lu more errors\n",
             errors - CHECK_MAX_LISTED);
-  fprintf(stderr, "jfetch: --check: %" PRIu64 " job%s%s, %lu error%s\n",
-          jobs, jobs == 1 ? "" : "s", c->o->shard_n ? " in this shard" : "",
-          errors, errors == 1 ? "" : "s");
+  fprintf(stderr, "jfetch: --check: %" PRIu64 " job%s%s, %lu error%s\n", jobs,
+          jobs == 1 ? "" : "s", c->o->shard_n ? " in this shard" : "", errors,
+          errors == 1 ? "" : "s");
   return errors ? EXIT_BAD_INPUT : EXIT_ALL_OK;
 }
 

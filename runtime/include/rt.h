@@ -48,18 +48,18 @@ extern "C" {
 /* ---- return codes ------------------------------------------------------ */
 
 enum {
-  RT_READY = 0,        /* done / success */
-  RT_PENDING = 1,      /* registered for a wake-up; poll again when woken */
-  RT_ENOMEM = -1,      /* out of memory */
-  RT_EINVAL = -2,      /* invalid argument */
-  RT_ESHUTDOWN = -3,   /* the runtime is shutting down */
-  RT_ECLOSED = -4,     /* the semaphore, channel or token is closed */
-  RT_ETIMEDOUT = -5,   /* a deadline passed */
-  RT_EEMPTY = -6,      /* nothing to take: empty JoinSet, empty channel */
-  RT_EFULL = -7,       /* a bounded channel is full (try_send) */
-  RT_ESYS = -8,        /* an OS call failed (errno is kept) */
-  RT_ENORUNTIME = -9,  /* this thread has not entered a runtime */
-  RT_ECURL = -10       /* libcurl refused (see the transfer's message) */
+  RT_READY = 0,       /* done / success */
+  RT_PENDING = 1,     /* registered for a wake-up; poll again when woken */
+  RT_ENOMEM = -1,     /* out of memory */
+  RT_EINVAL = -2,     /* invalid argument */
+  RT_ESHUTDOWN = -3,  /* the runtime is shutting down */
+  RT_ECLOSED = -4,    /* the semaphore, channel or token is closed */
+  RT_ETIMEDOUT = -5,  /* a deadline passed */
+  RT_EEMPTY = -6,     /* nothing to take: empty JoinSet, empty channel */
+  RT_EFULL = -7,      /* a bounded channel is full (try_send) */
+  RT_ESYS = -8,       /* an OS call failed (errno is kept) */
+  RT_ENORUNTIME = -9, /* this thread has not entered a runtime */
+  RT_ECURL = -10      /* libcurl refused (see the transfer's message) */
 };
 
 /* A static string naming a code.  Never NULL.  Any thread. */
@@ -68,9 +68,9 @@ const char *rt_strerror(int code);
 /* ---- types ------------------------------------------------------------- */
 
 typedef struct rt_runtime rt_runtime;
-typedef struct rt_handle rt_handle;     /* a JoinHandle */
+typedef struct rt_handle rt_handle; /* a JoinHandle */
 typedef struct rt_joinset rt_joinset;
-typedef struct rt_cx rt_cx;             /* a poll's context */
+typedef struct rt_cx rt_cx; /* a poll's context */
 typedef struct rt_waker rt_waker;
 typedef struct rt_sem rt_sem;
 typedef struct rt_notify rt_notify;
@@ -108,9 +108,9 @@ typedef struct rt_task_type {
 /* How a task ended.  RT_JOIN_PANICKED and RT_JOIN_CANCELLED are the two
  * kinds of Tokio's JoinError. */
 enum rt_join_status {
-  RT_JOIN_OK = 0,        /* the poll returned READY; `value` is its output */
-  RT_JOIN_PANICKED = 1,  /* rt_panic was called; `panic` has the message */
-  RT_JOIN_CANCELLED = 2  /* aborted, or cancelled by shutdown */
+  RT_JOIN_OK = 0,       /* the poll returned READY; `value` is its output */
+  RT_JOIN_PANICKED = 1, /* rt_panic was called; `panic` has the message */
+  RT_JOIN_CANCELLED = 2 /* aborted, or cancelled by shutdown */
 };
 
 /* A join result.  `panic` is malloc'd and owned by the receiver: free it
@@ -128,13 +128,13 @@ void rt_join_clear(rt_join *j);
 /* ---- the runtime ------------------------------------------------------- */
 
 typedef struct rt_config {
-  unsigned workers;          /* worker threads; 0 = number of CPUs */
-  unsigned max_blocking;     /* spawn_blocking threads at most; 0 = 64 */
+  unsigned workers;               /* worker threads; 0 = number of CPUs */
+  unsigned max_blocking;          /* spawn_blocking threads at most; 0 = 64 */
   unsigned blocking_keepalive_ms; /* idle blocking thread lifetime; 0 = 10000 */
-  unsigned event_interval;   /* polls between event-loop checks; 0 = 61 */
+  unsigned event_interval;        /* polls between event-loop checks; 0 = 61 */
   unsigned global_queue_interval; /* polls between injection-queue checks;
                                      0 = 31 */
-  unsigned budget;           /* coop budget per poll; 0 = 128 */
+  unsigned budget;                /* coop budget per poll; 0 = 128 */
 } rt_config;
 
 /* Fills *cfg with the defaults (all zero, meaning "choose"). */
@@ -319,8 +319,8 @@ int rt_sleep_until(rt_cx *cx, uint64_t deadline_ns);
  * has passed, else RT_PENDING (waiting on both).  When the operation wins,
  * the timer is dropped at the end of the poll.  Task context.
  */
-int rt_timeout(rt_cx *cx, uint64_t deadline_ns,
-               int (*op)(rt_cx *cx, void *arg), void *arg);
+int rt_timeout(rt_cx *cx, uint64_t deadline_ns, int (*op)(rt_cx *cx, void *arg),
+               void *arg);
 
 /* Yields once: the first call returns RT_PENDING and puts the task at the
  * back of its worker's queue, the next returns 0.  *yielded keeps the
@@ -339,16 +339,20 @@ int rt_yield_now(rt_cx *cx, bool *yielded);
  *   ...
  *   RT_END(st->pc);
  */
-#define RT_BEGIN(pc) switch (pc) { case 0:
-#define RT_AWAIT(pc, expr)                                                   \
-  do {                                                                       \
-    (pc) = __LINE__;                                                         \
-    __attribute__((fallthrough));                                            \
-  case __LINE__:                                                             \
-    if ((expr) == RT_PENDING)                                                \
-      return RT_PENDING;                                                     \
+#define RT_BEGIN(pc)                                                           \
+  switch (pc) {                                                                \
+  case 0:
+#define RT_AWAIT(pc, expr)                                                     \
+  do {                                                                         \
+    (pc) = __LINE__;                                                           \
+    __attribute__((fallthrough));                                              \
+  case __LINE__:                                                               \
+    if ((expr) == RT_PENDING)                                                  \
+      return RT_PENDING;                                                       \
   } while (0)
-#define RT_END(pc) } (pc) = -1
+#define RT_END(pc)                                                             \
+  }                                                                            \
+  (pc) = -1
 
 /* ---- spawn_blocking ----------------------------------------------------- */
 

@@ -100,7 +100,8 @@ void rt__curl_share_fini(rt_runtime *rt) {
   curl_global_cleanup();
 }
 
-/* ---- multi wiring ---------------------------------------------------------- */
+/* ---- multi wiring ----------------------------------------------------------
+ */
 
 static void check_done(struct rt__curl *c) {
   CURLMsg *msg;
@@ -239,7 +240,8 @@ void rt__curl_driver_fini(struct rt__driver *d) {
   d->curl = NULL;
 }
 
-/* ---- transfers ------------------------------------------------------------- */
+/* ---- transfers -------------------------------------------------------------
+ */
 
 int rt_xfer_create(void *easy, rt_xfer **out) {
   rt_xfer *x = calloc(1, sizeof(*x));

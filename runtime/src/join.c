@@ -36,29 +36,18 @@ static void thread_waiter_wake(struct thread_waiter *tw) {
 void rt__join_waker_wake(rt_task *t, uintptr_t jw) {
   void *p = (void *)(jw & ~(uintptr_t)RT__JW_MASK);
   switch (jw & RT__JW_MASK) {
-  case RT__JW_TASK:
-    rt__task_wake_val(p);
-    break;
-  case RT__JW_THREAD:
-    thread_waiter_wake(p);
-    break;
-  default:
-    rt__joinset_member_done(p, t);
-    break;
+  case RT__JW_TASK: rt__task_wake_val(p); break;
+  case RT__JW_THREAD: thread_waiter_wake(p); break;
+  default: rt__joinset_member_done(p, t); break;
   }
 }
 
 void rt__join_waker_drop(uintptr_t jw) {
   void *p = (void *)(jw & ~(uintptr_t)RT__JW_MASK);
   switch (jw & RT__JW_MASK) {
-  case RT__JW_TASK:
-    rt__task_unref(p);
-    break;
-  case RT__JW_THREAD:
-    break;
-  default:
-    rt__joinset_core_unref(p);
-    break;
+  case RT__JW_TASK: rt__task_unref(p); break;
+  case RT__JW_THREAD: break;
+  default: rt__joinset_core_unref(p); break;
   }
 }
 
@@ -112,16 +101,15 @@ void rt__join_take(rt_task *t, rt_join *out) {
 
 int rt_handle_join(rt_cx *cx, rt_handle *h, rt_join *out) {
   rt_task *t = (rt_task *)h;
-  if (atomic_load_explicit(&t->state, memory_order_acquire) &
-      RT__COMPLETE) {
+  if (atomic_load_explicit(&t->state, memory_order_acquire) & RT__COMPLETE) {
     if (!rt__coop(cx))
       return RT_PENDING;
   } else {
     uintptr_t jw = (uintptr_t)cx->task | RT__JW_TASK;
     uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
-    bool same = (s & RT__JOIN_WAKER) &&
-                atomic_load_explicit(&t->join_waker,
-                                     memory_order_relaxed) == jw;
+    bool same =
+        (s & RT__JOIN_WAKER) &&
+        atomic_load_explicit(&t->join_waker, memory_order_relaxed) == jw;
     if (same)
       return RT_PENDING;
     rt__task_ref(cx->task);
@@ -135,8 +123,7 @@ int rt_handle_join(rt_cx *cx, rt_handle *h, rt_join *out) {
 
 int rt_handle_join_blocking(rt_handle *h, rt_join *out) {
   rt_task *t = (rt_task *)h;
-  if (!(atomic_load_explicit(&t->state, memory_order_acquire) &
-        RT__COMPLETE)) {
+  if (!(atomic_load_explicit(&t->state, memory_order_acquire) & RT__COMPLETE)) {
     struct thread_waiter tw = {.done = false};
     pthread_mutex_init(&tw.mu, NULL);
     pthread_cond_init(&tw.cv, NULL);
@@ -155,8 +142,7 @@ int rt_handle_join_blocking(rt_handle *h, rt_join *out) {
 
 bool rt_handle_is_finished(const rt_handle *h) {
   rt_task *t = (rt_task *)h;
-  return atomic_load_explicit(&t->state, memory_order_acquire) &
-         RT__COMPLETE;
+  return atomic_load_explicit(&t->state, memory_order_acquire) & RT__COMPLETE;
 }
 
 void rt__task_abort(rt_task *t) {

@@ -106,8 +106,8 @@ static int grow(rt_joinset *s) {
   return 0;
 }
 
-int rt_joinset_spawn(rt_joinset *s, const rt_task_type *type,
-                     const void *state, size_t state_size, uint64_t tag) {
+int rt_joinset_spawn(rt_joinset *s, const rt_task_type *type, const void *state,
+                     size_t state_size, uint64_t tag) {
   if (s->n == s->cap && grow(s) != 0)
     return RT_ENOMEM;
   rt_handle *h;

@@ -166,8 +166,7 @@ int rt__registry_add(rt_runtime *rt, rt_task *t) {
 
 void rt__registry_remove(rt_runtime *rt, rt_task *t) {
   struct rt__registry *r = &rt->reg;
-  atomic_store_explicit(slot_ptr(r, t->reg_slot), NULL,
-                        memory_order_seq_cst);
+  atomic_store_explicit(slot_ptr(r, t->reg_slot), NULL, memory_order_seq_cst);
   atomic_thread_fence(memory_order_seq_cst);
   if (atomic_load_explicit(&r->scanning, memory_order_seq_cst)) {
     pthread_mutex_lock(&r->mu); /* wait out the scan: t must live */
@@ -183,8 +182,7 @@ static size_t scan_locked(struct rt__registry *r, bool abort) {
   size_t live = 0;
   for (uint32_t c = 0; c < r->nchunks; c++) {
     for (uint32_t i = 0; i < CHUNK; i++) {
-      rt_task *t = atomic_load_explicit(&r->chunks[c][i],
-                                        memory_order_seq_cst);
+      rt_task *t = atomic_load_explicit(&r->chunks[c][i], memory_order_seq_cst);
       if (!t)
         continue;
       live++;

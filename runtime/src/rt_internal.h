@@ -70,7 +70,7 @@ enum {
   RT__W_CHAN_SEND,
   RT__W_CHAN_RECV,
   RT__W_TOKEN,
-  RT__W_SET,    /* list waiters above; below need an extended node */
+  RT__W_SET, /* list waiters above; below need an extended node */
   RT__W_TIMER,
   RT__W_XFER,
   RT__W_KINDS
@@ -118,9 +118,9 @@ struct rt_task {
   struct rt__wait w0;
   struct rt__xwait *xw;
   uint32_t set_index;
-  uint32_t reg_slot;        /* registry slot while live */
-  uint8_t result;           /* enum rt_join_status, set before COMPLETE */
-  _Atomic uint8_t pinned;   /* count of loop-bound registrations (+1 root) */
+  uint32_t reg_slot;      /* registry slot while live */
+  uint8_t result;         /* enum rt_join_status, set before COMPLETE */
+  _Atomic uint8_t pinned; /* count of loop-bound registrations (+1 root) */
   uint8_t pad_[2];
   _Alignas(16) unsigned char data[];
 };
@@ -139,8 +139,8 @@ struct rt__pad {
   sigjmp_buf jb;
   rt_task *task; /* non-NULL while user code of this task runs */
   int phase;
-  char *msg;     /* the message being delivered */
-  char *first;   /* POLL panic kept while the drop runs */
+  char *msg;   /* the message being delivered */
+  char *first; /* POLL panic kept while the drop runs */
 };
 
 /* ---- drivers and workers ---------------------------------------------- */
@@ -160,7 +160,7 @@ struct rt__driver {
   unsigned tick;       /* block_on driver: polls so far */
   struct rt_cx cx;
   struct rt__pad pad;
-  void *curl; /* struct rt__curl, created on first transfer */
+  void *curl;      /* struct rt__curl, created on first transfer */
   unsigned slot_n; /* free registry slots cached here (owner-only) */
   uint32_t slots[RT__SLOT_CACHE];
 };
@@ -217,8 +217,8 @@ struct rt_runtime {
   _Atomic bool shutting_down;
   _Atomic bool stop;
   bool shut_done;
-  bool leaked;            /* shutdown timed out */
-  bool workers_detached;  /* some worker could not be joined in time */
+  bool leaked;           /* shutdown timed out */
+  bool workers_detached; /* some worker could not be joined in time */
   struct rt__pool pool;
   void *share; /* CURLSH: DNS + TLS sessions shared by all workers */
   pthread_mutex_t share_mu[RT__SHARE_LOCKS];
@@ -239,13 +239,13 @@ rt_task *rt__task_alloc(const rt_task_type *type, const void *state,
                         size_t size, bool handle);
 void rt__task_unref(rt_task *t);
 void rt__task_ref(rt_task *t);
-void rt__task_wake(rt_task *t);        /* by reference: keeps the caller's */
-void rt__task_wake_val(rt_task *t);    /* consumes one reference */
+void rt__task_wake(rt_task *t);     /* by reference: keeps the caller's */
+void rt__task_wake_val(rt_task *t); /* consumes one reference */
 void rt__task_run(struct rt__driver *d, rt_task *t);
 uint64_t rt__task_transition_to_running(rt_task *t); /* NOTIFIED->RUNNING */
 void rt__task_complete(rt_task *t, int status, void *payload);
 void rt__task_finish_panic(struct rt__driver *d); /* at a landing pad */
-void rt__task_cancel_unpolled(rt_task *t);         /* shutdown, pool */
+void rt__task_cancel_unpolled(rt_task *t);        /* shutdown, pool */
 void rt__output_drop(rt_task *t);
 void rt__join_waker_wake(rt_task *t, uintptr_t jw);
 void rt__join_waker_drop(uintptr_t jw);
@@ -259,7 +259,8 @@ void rt__handle_drop(rt_task *t);
 void rt__joinset_member_done(struct rt__set_core *c, rt_task *t);
 void rt__joinset_core_unref(struct rt__set_core *c);
 
-/* ---- registry.c ------------------------------------------------------------ */
+/* ---- registry.c ------------------------------------------------------------
+ */
 int rt__registry_init(rt_runtime *rt);
 void rt__registry_fini(rt_runtime *rt);
 int rt__registry_add(rt_runtime *rt, rt_task *t);
@@ -268,11 +269,12 @@ size_t rt__registry_scan(rt_runtime *rt, bool abort);
 int rt__registry_drain(rt_runtime *rt, uint64_t deadline);
 void rt__registry_cache_flush(struct rt__driver *d);
 
-/* ---- runtime.c ---------------------------------------------------------------- */
+/* ---- runtime.c
+ * ---------------------------------------------------------------- */
 rt_runtime *rt__task_runtime(rt_task *t);
 
 /* ---- scheduler.c --------------------------------------------------------- */
-void rt__schedule(rt_task *t, bool yield);   /* t is NOTIFIED, not queued */
+void rt__schedule(rt_task *t, bool yield); /* t is NOTIFIED, not queued */
 void rt__schedule_new(rt_runtime *rt, rt_task *t);
 void rt__inject_push(rt_runtime *rt, rt_task *t);
 void rt__notify_idle(rt_runtime *rt);
@@ -284,12 +286,13 @@ void rt__driver_local_push(struct rt__driver *d, rt_task *t);
 rt_task *rt__driver_local_pop(struct rt__driver *d);
 void rt__driver_drain_inbox(struct rt__driver *d);
 
-/* ---- wait.c --------------------------------------------------------------- */
+/* ---- wait.c ---------------------------------------------------------------
+ */
 struct rt__wait *rt__wait_find(rt_cx *cx, int kind, void *obj);
 struct rt__wait *rt__wait_new(rt_cx *cx, int kind, void *obj);
 void rt__wait_release(rt_task *t, struct rt__wait *w); /* forget, no cancel */
-void rt__waits_sweep(rt_task *t);                     /* after PENDING */
-void rt__waits_drop_all(rt_task *t);                  /* task ends */
+void rt__waits_sweep(rt_task *t);                      /* after PENDING */
+void rt__waits_drop_all(rt_task *t);                   /* task ends */
 rt_task *rt__wait_task(struct rt__wait *w);
 struct rt__xwait *rt__xwait_of(struct rt__wait *w);
 void rt__pin(rt_cx *cx);
@@ -309,23 +312,27 @@ void rt__set_wait_cancel(struct rt__wait *w);
 void rt__timer_wait_cancel(struct rt__wait *w);
 void rt__xfer_wait_cancel(struct rt__wait *w);
 
-/* ---- blocking.c ------------------------------------------------------------ */
+/* ---- blocking.c ------------------------------------------------------------
+ */
 int rt__pool_init(rt_runtime *rt);
 int rt__pool_shutdown(rt_runtime *rt, uint64_t deadline_ns);
 void rt__pool_fini(rt_runtime *rt);
 extern const rt_task_type rt__blocking_type;
 
-/* ---- panic.c --------------------------------------------------------------- */
+/* ---- panic.c ---------------------------------------------------------------
+ */
 char *rt__vformat(const char *fmt, va_list ap);
 char *rt__strdup(const char *s);
 
-/* ---- curl_driver.c ---------------------------------------------------------- */
+/* ---- curl_driver.c ----------------------------------------------------------
+ */
 void rt__curl_driver_fini(struct rt__driver *d);
 int rt__curl_share_init(rt_runtime *rt);
 void rt__curl_share_fini(rt_runtime *rt);
 
-/* ---- small helpers ---------------------------------------------------------- */
-#define RT__CONTAINER_OF(p, type, member)                                  \
+/* ---- small helpers ----------------------------------------------------------
+ */
+#define RT__CONTAINER_OF(p, type, member)                                      \
   ((type *)(void *)((char *)(p)-offsetof(type, member)))
 
 static inline uint64_t rt__load(_Atomic uint64_t *p) {

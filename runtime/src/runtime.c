@@ -60,7 +60,8 @@ int rt_current_worker(void) {
 void rt_runtime_enter(rt_runtime *rt) { rt__tls_rt = rt; }
 void rt_runtime_exit(void) { rt__tls_rt = NULL; }
 
-/* ---- create / destroy ------------------------------------------------------ */
+/* ---- create / destroy ------------------------------------------------------
+ */
 
 static void free_workers(rt_runtime *rt, unsigned n) {
   for (unsigned i = 0; i < n; i++) {
@@ -200,8 +201,8 @@ int rt_runtime_shutdown(rt_runtime *rt, uint32_t timeout_ms) {
 }
 
 /* After a shutdown that timed out: true if nothing of rt runs any more
- * (every worker thread has left its loop and the stragglers of the blocking pool have
- * since returned), so it can be freed after all. */
+ * (every worker thread has left its loop and the stragglers of the blocking
+ * pool have since returned), so it can be freed after all. */
 static bool rt__quiet_after_timeout(rt_runtime *rt) {
   for (unsigned i = 0; i < rt->nworkers; i++)
     if (!atomic_load_explicit(&rt->workers[i]->exited, memory_order_acquire))
@@ -229,7 +230,8 @@ void rt_runtime_destroy(rt_runtime *rt) {
   free(rt);
 }
 
-/* ---- spawn ----------------------------------------------------------------- */
+/* ---- spawn -----------------------------------------------------------------
+ */
 
 int rt_spawn(const rt_task_type *type, const void *state, size_t state_size,
              rt_handle **out) {
@@ -258,7 +260,8 @@ int rt_spawn(const rt_task_type *type, const void *state, size_t state_size,
   return 0;
 }
 
-/* ---- block_on ---------------------------------------------------------------- */
+/* ---- block_on
+ * ---------------------------------------------------------------- */
 
 static void drive(struct rt__driver *d, rt_task *root) {
   if (sigsetjmp(d->pad.jb, 0))

@@ -36,7 +36,8 @@
 
 enum { PARK_RUNNING = 0, PARK_PARKED = 1, PARK_SEARCH = 2, PARK_INBOX = 3 };
 
-/* ---- the ring ---------------------------------------------------------------- */
+/* ---- the ring
+ * ---------------------------------------------------------------- */
 
 static size_t ring_len(struct rt__worker *w) {
   uint64_t h = atomic_load_explicit(&w->head, memory_order_acquire);
@@ -49,8 +50,7 @@ static bool ring_push(struct rt__worker *w, rt_task *t) {
   uint64_t head = atomic_load_explicit(&w->head, memory_order_acquire);
   if (tail - head >= RT__RING_CAP)
     return false;
-  atomic_store_explicit(&w->buf[tail & RT__RING_MASK], t,
-                        memory_order_relaxed);
+  atomic_store_explicit(&w->buf[tail & RT__RING_MASK], t, memory_order_relaxed);
   atomic_store_explicit(&w->tail, tail + 1, memory_order_release);
   return true;
 }
@@ -93,7 +93,8 @@ static size_t ring_grab(struct rt__worker *v, rt_task **out, size_t max,
   }
 }
 
-/* ---- the injection queue ----------------------------------------------------- */
+/* ---- the injection queue
+ * ----------------------------------------------------- */
 
 /* task->next doubles as the MPSC link; it is accessed with __atomic
  * builtins here because producers and the consumer race on it only in
@@ -106,8 +107,8 @@ static void inject_push_list(rt_runtime *rt, rt_task *first, rt_task *last,
                              size_t n) {
   __atomic_store_n(&last->next, NULL, __ATOMIC_RELAXED);
   atomic_fetch_add_explicit(&rt->inj_len, n, memory_order_relaxed);
-  rt_task *prev = atomic_exchange_explicit(&rt->inj_tail, last,
-                                           memory_order_acq_rel);
+  rt_task *prev =
+      atomic_exchange_explicit(&rt->inj_tail, last, memory_order_acq_rel);
   __atomic_store_n(&prev->next, first, __ATOMIC_RELEASE);
 }
 
@@ -184,7 +185,8 @@ static void ring_push_or_overflow(struct rt__worker *w, rt_task *t) {
     ring_overflow(w, t);
 }
 
-/* ---- driver lists --------------------------------------------------------------- */
+/* ---- driver lists
+ * --------------------------------------------------------------- */
 
 void rt__driver_local_push(struct rt__driver *d, rt_task *t) {
   t->next = NULL;
@@ -253,15 +255,16 @@ static void inbox_push(struct rt__driver *d, rt_task *t) {
   rt__driver_wake(d);
 }
 
-/* ---- scheduling ---------------------------------------------------------------- */
+/* ---- scheduling
+ * ---------------------------------------------------------------- */
 
 void rt__notify_idle(rt_runtime *rt) {
   atomic_thread_fence(memory_order_seq_cst);
   if (atomic_load(&rt->n_searching) > 0 || atomic_load(&rt->n_idle) == 0)
     return;
   unsigned n = rt->nworkers;
-  unsigned start = atomic_fetch_add_explicit(&rt->wake_rr, 1,
-                                             memory_order_relaxed);
+  unsigned start =
+      atomic_fetch_add_explicit(&rt->wake_rr, 1, memory_order_relaxed);
   for (unsigned i = 0; i < n; i++) {
     struct rt__worker *w = rt->workers[(start + i) % n];
     if (atomic_load_explicit(&w->d.parked, memory_order_relaxed) ==
@@ -273,8 +276,8 @@ void rt__notify_idle(rt_runtime *rt) {
 
 void rt__schedule(rt_task *t, bool yield) {
   struct rt__driver *cur = rt__tls_driver;
-  struct rt__driver *home = atomic_load_explicit(&t->home,
-                                                 memory_order_relaxed);
+  struct rt__driver *home =
+      atomic_load_explicit(&t->home, memory_order_relaxed);
   if (atomic_load_explicit(&t->pinned, memory_order_relaxed)) {
     if (home == cur)
       rt__driver_local_push(cur, t);
@@ -305,14 +308,14 @@ void rt__schedule_new(rt_runtime *rt, rt_task *t) {
     atomic_store_explicit(&t->home, &w->d, memory_order_relaxed);
     ring_push_or_overflow(w, t);
   } else {
-    atomic_store_explicit(&t->home, &rt->workers[0]->d,
-                          memory_order_relaxed);
+    atomic_store_explicit(&t->home, &rt->workers[0]->d, memory_order_relaxed);
     rt__inject_push(rt, t);
   }
   rt__notify_idle(rt);
 }
 
-/* ---- the worker loop -------------------------------------------------------------- */
+/* ---- the worker loop
+ * -------------------------------------------------------------- */
 
 static rt_task *next_task(struct rt__worker *w) {
   rt_runtime *rt = w->d.rt;
@@ -366,8 +369,8 @@ static rt_task *steal(struct rt__worker *w) {
     if (v == w)
       continue;
     size_t room = RT__RING_CAP - ring_len(w);
-    size_t got = ring_grab(v, batch, room < RT__RING_CAP / 2
-                                         ? room : RT__RING_CAP / 2, true);
+    size_t got = ring_grab(
+        v, batch, room < RT__RING_CAP / 2 ? room : RT__RING_CAP / 2, true);
     if (got == 0)
       continue;
     for (size_t k = 1; k < got; k++)
@@ -452,7 +455,8 @@ void *rt__worker_main(void *arg) {
   return NULL;
 }
 
-/* ---- driver setup ------------------------------------------------------------------- */
+/* ---- driver setup
+ * ------------------------------------------------------------------- */
 
 static void async_cb(struct ev_loop *loop, ev_async *a, int revents) {
   (void)loop;

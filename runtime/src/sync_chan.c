@@ -20,7 +20,7 @@ struct rt_chan {
   void **buf;
   size_t cap, head, len, free_slots;
   bool closed;
-  struct rt__wait *sh, *st; /* senders waiting for a slot */
+  struct rt__wait *sh, *st;  /* senders waiting for a slot */
   struct rt__wait *rh, *rtl; /* receivers waiting for an item */
 };
 

@@ -165,8 +165,7 @@ void rt_token_cancel(rt_token *t) {
   /* iterative pre-order walk of t's subtree */
   rt_token *x = t;
   while (x) {
-    if (!atomic_load_explicit(&x->cancelled, memory_order_relaxed) ||
-        x->head)
+    if (!atomic_load_explicit(&x->cancelled, memory_order_relaxed) || x->head)
       token_fire_locked(x);
     if (x->first_child) {
       x = x->first_child;

@@ -64,8 +64,8 @@ void rt__task_ref(rt_task *t) {
 }
 
 void rt__task_unref(rt_task *t) {
-  uint64_t prev = atomic_fetch_sub_explicit(&t->state, RT__REF_ONE,
-                                            memory_order_acq_rel);
+  uint64_t prev =
+      atomic_fetch_sub_explicit(&t->state, RT__REF_ONE, memory_order_acq_rel);
   if ((prev & ~RT__FLAGS) == RT__REF_ONE)
     free(t);
 }
@@ -77,9 +77,8 @@ static bool transition_to_notified(rt_task *t) {
     if (s & (RT__COMPLETE | RT__NOTIFIED))
       return false;
     uint64_t ns = s | RT__NOTIFIED;
-    if (atomic_compare_exchange_weak_explicit(&t->state, &s, ns,
-                                              memory_order_acq_rel,
-                                              memory_order_acquire))
+    if (atomic_compare_exchange_weak_explicit(
+            &t->state, &s, ns, memory_order_acq_rel, memory_order_acquire))
       return !(s & RT__RUNNING);
   }
 }
@@ -106,8 +105,7 @@ void rt__task_wake_val(rt_task *t) {
 void rt__output_drop(rt_task *t) {
   if (t->result == RT_JOIN_PANICKED) {
     free(t->out.panic);
-  } else if (t->result == RT_JOIN_OK && t->type->drop_output &&
-             t->out.value) {
+  } else if (t->result == RT_JOIN_OK && t->type->drop_output && t->out.value) {
     t->type->drop_output(t->out.value);
   }
   t->out.value = NULL;
@@ -179,7 +177,8 @@ void rt__task_finish_panic(struct rt__driver *d) {
   rt__task_complete(t, RT_JOIN_PANICKED, msg);
 }
 
-/* ---- polling --------------------------------------------------------------- */
+/* ---- polling ---------------------------------------------------------------
+ */
 
 /* NOTIFIED -> RUNNING.  Returns the previous state. */
 uint64_t rt__task_transition_to_running(rt_task *t) {
@@ -232,18 +231,14 @@ void rt__task_run(struct rt__driver *d, rt_task *t) {
   }
   rt__waits_sweep(t);
   switch (transition_to_idle(t, cx->self_notified)) {
-  case 1:
-    rt__schedule(t, true);
-    break;
-  case 2:
-    cancel_running(d, t);
-    break;
-  default:
-    break;
+  case 1: rt__schedule(t, true); break;
+  case 2: cancel_running(d, t); break;
+  default: break;
   }
 }
 
-/* ---- public wakers -------------------------------------------------------------- */
+/* ---- public wakers
+ * -------------------------------------------------------------- */
 
 rt_waker *rt_waker_current(rt_cx *cx) {
   rt__task_ref(cx->task);

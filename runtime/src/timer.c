@@ -79,8 +79,8 @@ int rt_sleep_until(rt_cx *cx, uint64_t deadline_ns) {
   return RT_PENDING;
 }
 
-int rt_timeout(rt_cx *cx, uint64_t deadline_ns,
-               int (*op)(rt_cx *cx, void *arg), void *arg) {
+int rt_timeout(rt_cx *cx, uint64_t deadline_ns, int (*op)(rt_cx *cx, void *arg),
+               void *arg) {
   int rc = op(cx, arg);
   if (rc != RT_PENDING)
     return rc;

@@ -34,8 +34,8 @@ static void drain(jobs_src *s) {
   struct diag d;
   struct job j;
   int rc;
-  for (int guard = 0; guard < 100000 &&
-                      (rc = jobs_src_next(s, &j, &d)) != 0; guard++) {
+  for (int guard = 0; guard < 100000 && (rc = jobs_src_next(s, &j, &d)) != 0;
+       guard++) {
     if (rc == 1) {
       check_job(&j);
       job_free(&j);

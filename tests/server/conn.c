@@ -151,17 +151,13 @@ static int conn_reset_poll(struct conn *c) {
 /* The body reached its limit and c->out is empty: the fault, if any. */
 static int conn_after_body(struct conn *c) {
   switch (c->rp.fault) {
-  case FAULT_RESET:
-    c->t0 = ev_now(c->srv->loop);
-    return conn_reset_poll(c);
-  case FAULT_TRUNCATE:
-    return conn_linger(c);
+  case FAULT_RESET: c->t0 = ev_now(c->srv->loop); return conn_reset_poll(c);
+  case FAULT_TRUNCATE: return conn_linger(c);
   case FAULT_STALL:
     c->st = CS_STALL;
     conn_reading(c, 1);
     return 0;
-  default:
-    return 1;
+  default: return 1;
   }
 }
 

@@ -197,8 +197,7 @@ static void bytes_range(struct route *r, uint64_t size, size_t eat,
     reply_text(rp, 416, "range not satisfiable\n");
     buf_printf(&rp->xhdr, "Content-Range: bytes */%" PRIu64 "\r\n", size);
     break;
-  default:
-    break;
+  default: break;
   }
 }
 
@@ -479,8 +478,7 @@ static int h_faulty(struct route *r, int arg) {
   const char *f;
   size_t fn;
   uint64_t k, n;
-  if (kn < 0 ||
-      !arg_u64(r, 0, COUNT_MAX, &k) || !seg_next(r, &f, &fn) ||
+  if (kn < 0 || !arg_u64(r, 0, COUNT_MAX, &k) || !seg_next(r, &f, &fn) ||
       !arg_u64(r, 0, BYTES_MAX, &n))
     return bad(r);
   enum reply_fault fault;
@@ -492,8 +490,7 @@ static int h_faulty(struct route *r, int arg) {
     fault = FAULT_STALL;
   else
     return bad(r);
-  uint64_t seen =
-      stats_table_bump(&r->srv->stats.flaky, key, (size_t)kn + 7);
+  uint64_t seen = stats_table_bump(&r->srv->stats.flaky, key, (size_t)kn + 7);
   if (seen == 0)
     return reply_text(r->rp, 500, "out of memory\n");
   if (seen <= k) {

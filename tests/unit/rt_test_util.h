@@ -45,10 +45,10 @@
  * is reported to the runner (an IPC round trip): thousands of them in a
  * loop cost seconds.  REQUIRE only calls into Criterion when it fails, so
  * loops and the helpers below use it.  fmt must be a string literal. */
-#define REQUIRE(cond, fmt, ...)                                              \
-  do {                                                                       \
-    if (!(cond))                                                             \
-      cr_assert_fail("(%s) is false: " fmt, #cond, ##__VA_ARGS__);           \
+#define REQUIRE(cond, fmt, ...)                                                \
+  do {                                                                         \
+    if (!(cond))                                                               \
+      cr_assert_fail("(%s) is false: " fmt, #cond, ##__VA_ARGS__);             \
   } while (0)
 
 /* ---- in-task checks ---------------------------------------------------- */
@@ -62,10 +62,10 @@ static inline void check_fail_(const char *file, int line, const char *what) {
              line, what);
 }
 
-#define CHECK(cond)                                                          \
-  do {                                                                       \
-    if (!(cond))                                                             \
-      check_fail_(__FILE__, __LINE__, #cond);                                \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond))                                                               \
+      check_fail_(__FILE__, __LINE__, #cond);                                  \
   } while (0)
 
 /* Asserts (test thread only) that no CHECK failed so far. */
@@ -85,12 +85,12 @@ static inline void sleep_ms(unsigned ms) { sleep_ns(MS(ms)); }
 
 /* Polls `cond` every 200 us for up to `secs` seconds; asserts it became
  * true.  Test thread only. */
-#define WAIT_FOR(cond, secs, ...)                                            \
-  do {                                                                       \
-    uint64_t wf_dl_ = rt_now() + (uint64_t)((secs)*1e9);                     \
-    while (!(cond) && rt_now() < wf_dl_)                                     \
-      sleep_ns(US(200));                                                     \
-    REQUIRE((cond), __VA_ARGS__);                                            \
+#define WAIT_FOR(cond, secs, ...)                                              \
+  do {                                                                         \
+    uint64_t wf_dl_ = rt_now() + (uint64_t)((secs)*1e9);                       \
+    while (!(cond) && rt_now() < wf_dl_)                                       \
+      sleep_ns(US(200));                                                       \
+    REQUIRE((cond), __VA_ARGS__);                                              \
   } while (0)
 
 /* ---- fds and threads ----------------------------------------------------- */
@@ -110,7 +110,8 @@ static inline int count_dir(const char *path) {
 static inline int count_fds(void) { return count_dir("/proc/self/fd"); }
 static inline int count_threads(void) { return count_dir("/proc/self/task"); }
 
-/* ---- the per-test environment --------------------------------------------- */
+/* ---- the per-test environment ---------------------------------------------
+ */
 
 typedef struct tenv {
   rt_runtime *rt;
@@ -201,7 +202,8 @@ static inline void gate_destroy(gate *g) {
   pthread_mutex_destroy(&g->mu);
 }
 
-/* ---- common task types ------------------------------------------------------ */
+/* ---- common task types ------------------------------------------------------
+ */
 
 /* Blocks the worker thread that polls it until the gate opens; READY. */
 typedef struct blocker_st {
@@ -214,8 +216,8 @@ static inline int blocker_poll(rt_cx *cx, void *s, void **out) {
   gate_wait(st->g);
   return RT_READY;
 }
-static const rt_task_type blocker_type UNUSED_ = {"blocker", blocker_poll,
-                                                  NULL, NULL};
+static const rt_task_type blocker_type UNUSED_ = {"blocker", blocker_poll, NULL,
+                                                  NULL};
 
 /* Spawns a blocker and waits until a worker is inside it. */
 static inline rt_handle *occupy_worker(gate *g) {
@@ -255,8 +257,8 @@ static inline void nwait_drop(void *s) {
   if (st->drops)
     atomic_fetch_add(st->drops, 1);
 }
-static const rt_task_type nwait_type UNUSED_ = {"nwait", nwait_poll,
-                                                nwait_drop, NULL};
+static const rt_task_type nwait_type UNUSED_ = {"nwait", nwait_poll, nwait_drop,
+                                                NULL};
 
 /* Sleeps until `deadline` (absolute rt_now() ns); output = value. */
 typedef struct sleeper_st {
@@ -304,8 +306,8 @@ static inline void value_drop(void *s) {
   if (st->drops)
     atomic_fetch_add(st->drops, 1);
 }
-static const rt_task_type value_type UNUSED_ = {"value", value_poll,
-                                                value_drop, NULL};
+static const rt_task_type value_type UNUSED_ = {"value", value_poll, value_drop,
+                                                NULL};
 
 /* Spawn helpers for the test thread (which entered the runtime). */
 static inline rt_handle *spawn_ok(const rt_task_type *type, const void *st,

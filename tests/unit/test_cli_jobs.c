@@ -639,7 +639,7 @@ Test(jobs_json, defaults_apply_and_output_dir, .timeout = T_SHORT) {
   cr_assert_str_eq(j.id, "42");
   cr_assert_str_eq(j.method, "POST");
   cr_assert_eq(j.timeout_ms, 250);
-  cr_assert_eq(j.retries, 0);  /* 0 set beats the default 2 */
+  cr_assert_eq(j.retries, 0); /* 0 set beats the default 2 */
   /* a job's headers are merged with the defaults' (the job's own win
    * over a default of the same name) */
   cr_assert_eq(j.nheaders, 2);
@@ -1317,8 +1317,7 @@ Test(jobs_jsonl, streams_many_lines, .timeout = T_LONG) {
 
 /* A job's header replaces a default header of the same name (names
  * compare without regard to case); other defaults are kept. */
-Test(jobs_json, job_header_overrides_default_of_same_name,
-     .timeout = T_SHORT) {
+Test(jobs_json, job_header_overrides_default_of_same_name, .timeout = T_SHORT) {
   const char *doc =
       "{\"defaults\": {\"headers\": {\"User-Agent\": \"a\", \"X-A\": \"1\"}},\n"
       " \"jobs\": [{\"url\": \"http://x/f\", "

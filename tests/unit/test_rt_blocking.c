@@ -7,7 +7,8 @@
  */
 #include "rt_test_util.h"
 
-/* ---- runs off the workers --------------------------------------------------- */
+/* ---- runs off the workers ---------------------------------------------------
+ */
 
 typedef struct tid_st {
   pthread_barrier_t *bar;
@@ -85,7 +86,8 @@ Test(blocking, runs_off_the_workers, .timeout = T_SHORT) {
   env_finish(&e, true);
 }
 
-/* ---- the value arrives, to a task too --------------------------------------- */
+/* ---- the value arrives, to a task too ---------------------------------------
+ */
 
 typedef struct bjoin_st {
   int pc, i;
@@ -130,7 +132,8 @@ Test(blocking, value_arrives_to_task, .timeout = T_SHORT) {
   env_finish(&e, true);
 }
 
-/* ---- bounded pool ---------------------------------------------------------------- */
+/* ---- bounded pool
+ * ---------------------------------------------------------------- */
 
 typedef struct conc {
   atomic_int cur, max, ran;
@@ -184,7 +187,9 @@ static void bounded(unsigned max, int jobs) {
 Test(blocking, pool_bounded_2_of_4, .timeout = T_SHORT) { bounded(2, 4); }
 Test(blocking, pool_bounded_3_of_12, .timeout = T_SHORT) { bounded(3, 12); }
 
-/* ---- abort ----------------------------------------------------------------------------- */
+/* ---- abort
+ * -----------------------------------------------------------------------------
+ */
 
 typedef struct gated_job {
   gate *g;
@@ -265,7 +270,9 @@ Test(blocking, detached_job_runs, .timeout = T_SHORT) {
   env_finish(&e, true);
 }
 
-/* ---- no runtime ---------------------------------------------------------------------------- */
+/* ---- no runtime
+ * ----------------------------------------------------------------------------
+ */
 
 static void *spawn_blocking_no_rt(void *arg) {
   rt_handle *h = NULL;
@@ -284,7 +291,9 @@ Test(blocking, without_runtime_is_enoruntime, .timeout = T_SHORT) {
   env_finish(&e, true);
 }
 
-/* ---- keepalive ------------------------------------------------------------------------------ */
+/* ---- keepalive
+ * ------------------------------------------------------------------------------
+ */
 
 Test(blocking, idle_threads_expire_and_pool_restarts, .timeout = T_SHORT) {
   tenv e;

@@ -11,7 +11,8 @@
 #define ITEM_P(x) ((int)((uint64_t)(uintptr_t)(x) >> 32))
 #define ITEM_I(x) ((int)((uint64_t)(uintptr_t)(x)&0xffffffffu))
 
-/* ---- many producers, one consumer ---------------------------------------------- */
+/* ---- many producers, one consumer
+ * ---------------------------------------------- */
 
 typedef struct prod_st {
   int pc, id, i, n;
@@ -90,8 +91,12 @@ static void mpsc(unsigned workers, int nprod, int per, size_t cap) {
   cr_assert_eq(rt_chan_create(cap, &c), 0);
   atomic_int over_cap = 0, bad = 0;
   atomic_uint mask = 0;
-  cons_st cs = {.nprod = nprod, .expect = (long)nprod * per, .c = c,
-                .cap = cap, .over_cap = &over_cap, .bad = &bad};
+  cons_st cs = {.nprod = nprod,
+                .expect = (long)nprod * per,
+                .c = c,
+                .cap = cap,
+                .over_cap = &over_cap,
+                .bad = &bad};
   rt_handle *hc = spawn_ok(&cons_type, &cs, sizeof cs);
   rt_handle *hp[MAXP];
   /* the first `workers` producers start together, one per worker, so the
@@ -99,8 +104,12 @@ static void mpsc(unsigned workers, int nprod, int per, size_t cap) {
   pthread_barrier_t bar;
   pthread_barrier_init(&bar, NULL, workers);
   for (int p = 0; p < nprod; p++) {
-    prod_st ps = {.id = p, .n = per, .c = c, .cap = cap,
-                  .over_cap = &over_cap, .worker_mask = &mask,
+    prod_st ps = {.id = p,
+                  .n = per,
+                  .c = c,
+                  .cap = cap,
+                  .over_cap = &over_cap,
+                  .worker_mask = &mask,
                   .bar = p < (int)workers ? &bar : NULL};
     hp[p] = spawn_ok(&prod_type, &ps, sizeof ps);
   }
@@ -130,7 +139,8 @@ Test(chan, many_producers_one_consumer_cap_1, .timeout = T_SHORT) {
   mpsc(2, 8, 5000, 1);
 }
 
-/* ---- capacity ---------------------------------------------------------------- */
+/* ---- capacity
+ * ---------------------------------------------------------------- */
 
 typedef struct slowcons_st {
   int pc, i, n;
@@ -179,13 +189,17 @@ Test(chan, capacity_is_respected, .timeout = T_SHORT) {
   cr_assert_eq(rt_chan_create(CAP, &c), 0);
   atomic_int over_cap = 0, bad = 0;
   atomic_uint mask = 0;
-  slowcons_st cs = {.n = P * PER, .c = c, .cap = CAP, .over_cap = &over_cap,
-                    .bad = &bad};
+  slowcons_st cs = {
+      .n = P * PER, .c = c, .cap = CAP, .over_cap = &over_cap, .bad = &bad};
   rt_handle *hc = spawn_ok(&slowcons_type, &cs, sizeof cs);
   rt_handle *hp[P];
   for (int p = 0; p < P; p++) {
-    prod_st ps = {.id = p, .n = PER, .c = c, .cap = CAP,
-                  .over_cap = &over_cap, .worker_mask = &mask};
+    prod_st ps = {.id = p,
+                  .n = PER,
+                  .c = c,
+                  .cap = CAP,
+                  .over_cap = &over_cap,
+                  .worker_mask = &mask};
     hp[p] = spawn_ok(&prod_type, &ps, sizeof ps);
   }
   /* watch from outside, too */
@@ -209,7 +223,8 @@ Test(chan, capacity_is_respected, .timeout = T_SHORT) {
   env_finish(&e, true);
 }
 
-/* ---- try_send / try_recv ------------------------------------------------------- */
+/* ---- try_send / try_recv
+ * ------------------------------------------------------- */
 
 Test(chan, try_send_try_recv, .timeout = T_SHORT) {
   tenv e;
@@ -242,7 +257,8 @@ Test(chan, try_send_try_recv, .timeout = T_SHORT) {
   env_finish(&e, true);
 }
 
-/* ---- close ------------------------------------------------------------------- */
+/* ---- close
+ * ------------------------------------------------------------------- */
 
 typedef struct drain_st {
   int pc;

@@ -29,7 +29,8 @@ Test(join, abort_before_first_poll_never_polls, .timeout = T_SHORT) {
   join_expect(b, RT_JOIN_OK, 0);
   for (int i = 0; i < N; i++)
     join_expect(hs[i], RT_JOIN_CANCELLED, 0);
-  cr_assert_eq(atomic_load(&polled), 0, "aborted unpolled tasks were polled %d times",
+  cr_assert_eq(atomic_load(&polled), 0,
+               "aborted unpolled tasks were polled %d times",
                atomic_load(&polled));
   cr_assert_eq(atomic_load(&drops), N, "drops %d, expected %d",
                atomic_load(&drops), N);
@@ -84,7 +85,8 @@ Test(join, abort_while_sleeping_is_prompt, .timeout = T_SHORT) {
   rt_handle *hs[N];
   for (int i = 0; i < N; i++) {
     sleeper_st s = {.deadline = rt_now() + 3600ull * 1000000000ull,
-                    .polled = &polled, .drops = &drops};
+                    .polled = &polled,
+                    .drops = &drops};
     hs[i] = spawn_ok(&sleeper_type, &s, sizeof s);
   }
   WAIT_FOR(atomic_load(&polled) == N, 10, "sleepers polled %d",
@@ -152,8 +154,8 @@ static int running_poll(rt_cx *cx, void *s, void **out) {
 static void running_drop(void *s) {
   atomic_fetch_add(((running_st *)s)->drops, 1);
 }
-static const rt_task_type running_type = {"running", running_poll,
-                                          running_drop, NULL};
+static const rt_task_type running_type = {"running", running_poll, running_drop,
+                                          NULL};
 
 Test(join, abort_while_running_ready_wins, .timeout = T_SHORT) {
   tenv e;
@@ -238,8 +240,7 @@ static int aborter_poll(rt_cx *cx, void *s, void **out) {
   RT_END(st->pc);
   return RT_READY;
 }
-static const rt_task_type aborter_type = {"aborter", aborter_poll, NULL,
-                                          NULL};
+static const rt_task_type aborter_type = {"aborter", aborter_poll, NULL, NULL};
 
 Test(join, abort_from_task, .timeout = T_SHORT) {
   tenv e;
@@ -254,7 +255,8 @@ Test(join, abort_from_task, .timeout = T_SHORT) {
       a.h[i] = spawn_ok(&nwait_type, &st, sizeof st);
     } else {
       sleeper_st st = {.deadline = rt_now() + 3600ull * 1000000000ull,
-                       .polled = &polled, .drops = &drops};
+                       .polled = &polled,
+                       .drops = &drops};
       a.h[i] = spawn_ok(&sleeper_type, &st, sizeof st);
     }
   }
@@ -285,8 +287,7 @@ static int racer_poll(rt_cx *cx, void *s, void **out) {
   return RT_READY;
 }
 static void racer_drop(void *s) { atomic_fetch_add(((racer_st *)s)->drops, 1); }
-static const rt_task_type racer_type = {"racer", racer_poll, racer_drop,
-                                        NULL};
+static const rt_task_type racer_type = {"racer", racer_poll, racer_drop, NULL};
 
 Test(join, abort_races_completion, .timeout = T_SHORT) {
   tenv e;
@@ -295,8 +296,8 @@ Test(join, abort_races_completion, .timeout = T_SHORT) {
   static rt_handle *hs[N];
   atomic_int drops = 0;
   for (int i = 0; i < N; i++) {
-    racer_st st = {.deadline = rt_now() + US(i % 300), .value = i,
-                   .drops = &drops};
+    racer_st st = {
+        .deadline = rt_now() + US(i % 300), .value = i, .drops = &drops};
     hs[i] = spawn_ok(&racer_type, &st, sizeof st);
     if (i % 3 == 0)
       rt_handle_abort(hs[i]);

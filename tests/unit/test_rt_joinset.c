@@ -19,9 +19,9 @@ Test(joinset, completion_order_blocking, .timeout = T_SHORT) {
   uint64_t t0 = rt_now();
   for (int i = 0; i < 5; i++) {
     sleeper_st s = {.deadline = t0 + MS(durations[i]), .value = durations[i]};
-    cr_assert_eq(rt_joinset_spawn(set, &sleeper_type, &s, sizeof s,
-                                  (uint64_t)(100 + i)),
-                 0);
+    cr_assert_eq(
+        rt_joinset_spawn(set, &sleeper_type, &s, sizeof s, (uint64_t)(100 + i)),
+        0);
   }
   cr_assert_eq(rt_joinset_len(set), 5);
   int prev = 0;
@@ -56,7 +56,8 @@ Test(joinset, completion_order_kept_while_nobody_joins, .timeout = T_SHORT) {
   atomic_int drops = 0;
   uint64_t t0 = rt_now();
   for (int i = 0; i < 5; i++) {
-    sleeper_st s = {.deadline = t0 + MS(durations[i]), .value = durations[i],
+    sleeper_st s = {.deadline = t0 + MS(durations[i]),
+                    .value = durations[i],
                     .drops = &drops};
     cr_assert_eq(rt_joinset_spawn(set, &sleeper_type, &s, sizeof s, i), 0);
   }
@@ -247,7 +248,8 @@ Test(joinset, abort_all_gives_cancelled, .timeout = T_SHORT) {
       cr_assert_eq(rt_joinset_spawn(set, &nwait_type, &st, sizeof st, i), 0);
     } else {
       sleeper_st st = {.deadline = rt_now() + 3600ull * 1000000000ull,
-                       .polled = &polled, .drops = &drops};
+                       .polled = &polled,
+                       .drops = &drops};
       cr_assert_eq(rt_joinset_spawn(set, &sleeper_type, &st, sizeof st, i), 0);
     }
   }
@@ -306,8 +308,8 @@ static int heapout_poll(rt_cx *cx, void *s, void **out) {
 static void heapout_drop(void *s) {
   atomic_fetch_add(((heapout_st *)s)->drops, 1);
 }
-static const rt_task_type heapout_type = {"heapout", heapout_poll,
-                                          heapout_drop, free_output};
+static const rt_task_type heapout_type = {"heapout", heapout_poll, heapout_drop,
+                                          free_output};
 
 Test(joinset, destroy_cancels_running_tasks, .timeout = T_SHORT) {
   tenv e;
@@ -327,7 +329,8 @@ Test(joinset, destroy_cancels_running_tasks, .timeout = T_SHORT) {
     }
     for (int i = 0; i < S; i++) {
       sleeper_st st = {.deadline = rt_now() + 3600ull * 1000000000ull,
-                       .polled = &polled, .drops = &drops};
+                       .polled = &polled,
+                       .drops = &drops};
       REQUIRE(rt_joinset_spawn(set, &sleeper_type, &st, sizeof st, i) == 0,
               "spawn");
     }

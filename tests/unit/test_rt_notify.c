@@ -42,8 +42,8 @@ static const rt_task_type nw_type = {"nw", nw_poll, NULL, NULL};
 
 static rt_handle *spawn_nw(rt_notify *n, int count, unsigned timeout_ms,
                            atomic_int *polled) {
-  nw_st st = {.count = count, .n = n, .timeout_ns = MS(timeout_ms),
-              .polled = polled};
+  nw_st st = {
+      .count = count, .n = n, .timeout_ns = MS(timeout_ms), .polled = polled};
   return spawn_ok(&nw_type, &st, sizeof st);
 }
 
@@ -219,7 +219,8 @@ Test(notify, dropped_waiters_notification_not_passed_on, .timeout = T_SHORT) {
   env_finish(&e, true);
 }
 
-/* ---- cancellation token ----------------------------------------------------- */
+/* ---- cancellation token -----------------------------------------------------
+ */
 
 typedef struct tw_st {
   int pc;
@@ -305,8 +306,7 @@ Test(token, child_cancelled_with_parent_not_reverse, .timeout = T_SHORT) {
   h_sib = spawn_tw(sibling, 20000, &polled2);
   rt_handle *h_late = spawn_tw(late, 20000, &polled2);
   h_root = spawn_tw(root, 20000, &polled2);
-  WAIT_FOR(atomic_load(&polled2) == 3, 10, "polled %d",
-           atomic_load(&polled2));
+  WAIT_FOR(atomic_load(&polled2) == 3, 10, "polled %d", atomic_load(&polled2));
   rt_token_cancel(root);
   cr_assert(rt_token_is_cancelled(root));
   cr_assert(rt_token_is_cancelled(sibling));

@@ -35,8 +35,8 @@ static void expect_panic(rt_handle *h, const char *msg) {
   REQUIRE(j.status == RT_JOIN_PANICKED, "status %s, expected PANICKED",
           join_status_name(j.status));
   REQUIRE(j.panic != NULL, "no panic message");
-  REQUIRE(strcmp(j.panic, msg) == 0, "message \"%s\", expected \"%s\"",
-          j.panic, msg);
+  REQUIRE(strcmp(j.panic, msg) == 0, "message \"%s\", expected \"%s\"", j.panic,
+          msg);
   REQUIRE(j.value == NULL, "a panicked task has a value");
   rt_join_clear(&j);
   REQUIRE(j.panic == NULL, "rt_join_clear left the message");
@@ -49,8 +49,10 @@ Test(panic, formatted_message_and_siblings_finish, .timeout = T_SHORT) {
   enum { SIBS = 100 };
   rt_handle *sib[SIBS];
   for (int i = 0; i < SIBS / 2; i++) {
-    sleeper_st s = {.deadline = rt_now() + MS(i % 20), .value = i,
-                    .polled = &sib_polls, .drops = &sib_drops};
+    sleeper_st s = {.deadline = rt_now() + MS(i % 20),
+                    .value = i,
+                    .polled = &sib_polls,
+                    .drops = &sib_drops};
     sib[i] = spawn_ok(&sleeper_type, &s, sizeof s);
   }
   panicker_st p = {.id = 7, .polls = &polls, .drops = &drops};
@@ -204,8 +206,8 @@ static void resumer_drop(void *s) {
   CHECK(st->j.panic == NULL); /* ownership moved to the resumed panic */
   atomic_fetch_add(st->drops, 1);
 }
-static const rt_task_type resumer_type = {"resumer", resumer_poll,
-                                          resumer_drop, NULL};
+static const rt_task_type resumer_type = {"resumer", resumer_poll, resumer_drop,
+                                          NULL};
 
 Test(panic, resume_reraises_child_panic_in_parent, .timeout = T_SHORT) {
   tenv e;

@@ -6,7 +6,8 @@
  */
 #include "rt_test_util.h"
 
-/* ---- contention -------------------------------------------------------------- */
+/* ---- contention
+ * -------------------------------------------------------------- */
 
 typedef struct holder_st {
   int pc, i, iters;
@@ -69,10 +70,15 @@ Test(sem, contention_never_exceeds_permits, .timeout = T_SHORT) {
   pthread_barrier_t bar;
   pthread_barrier_init(&bar, NULL, 4);
   for (int i = 0; i < TASKS; i++) {
-    holder_st st = {.iters = ITERS, .n = (i % 4 == 3) ? 2 : 1, .s = s,
-                    .holders = &holders, .max_holders = &max_holders,
-                    .violations = &violations, .acquired = &acquired,
-                    .worker_mask = &mask, .permits = PERMITS,
+    holder_st st = {.iters = ITERS,
+                    .n = (i % 4 == 3) ? 2 : 1,
+                    .s = s,
+                    .holders = &holders,
+                    .max_holders = &max_holders,
+                    .violations = &violations,
+                    .acquired = &acquired,
+                    .worker_mask = &mask,
+                    .permits = PERMITS,
                     .bar = i < 4 ? &bar : NULL};
     hs[i] = spawn_ok(&holder_type, &st, sizeof st);
   }
@@ -88,13 +94,13 @@ Test(sem, contention_never_exceeds_permits, .timeout = T_SHORT) {
   cr_assert_eq(atomic_load(&holders), 0);
   cr_assert_eq(rt_sem_available(s), PERMITS);
   /* acquires came from every worker */
-  cr_assert_eq(atomic_load(&mask), 0xfu, "worker mask %#x",
-               atomic_load(&mask));
+  cr_assert_eq(atomic_load(&mask), 0xfu, "worker mask %#x", atomic_load(&mask));
   rt_sem_destroy(s);
   env_finish(&e, true);
 }
 
-/* ---- FIFO fairness ------------------------------------------------------------- */
+/* ---- FIFO fairness
+ * ------------------------------------------------------------- */
 
 typedef struct acq_st {
   int pc;
@@ -134,16 +140,28 @@ Test(sem, fifo_big_request_at_head_blocks_smaller, .timeout = T_SHORT) {
   cr_assert_eq(rt_sem_available(s), 0);
   int order[8];
   atomic_int order_n = 0, pb = 0, pc1 = 0, pc2 = 0;
-  acq_st big = {.s = s, .n = 2, .id = 1, .polled = &pb, .order_n = &order_n,
+  acq_st big = {.s = s,
+                .n = 2,
+                .id = 1,
+                .polled = &pb,
+                .order_n = &order_n,
                 .order = order};
   rt_handle *hb = spawn_ok(&acq_type, &big, sizeof big);
   WAIT_FOR(atomic_load(&pb) == 1, 10, "big never polled");
-  acq_st small1 = {.s = s, .n = 1, .id = 2, .polled = &pc1,
-                   .order_n = &order_n, .order = order};
+  acq_st small1 = {.s = s,
+                   .n = 1,
+                   .id = 2,
+                   .polled = &pc1,
+                   .order_n = &order_n,
+                   .order = order};
   rt_handle *h1 = spawn_ok(&acq_type, &small1, sizeof small1);
   WAIT_FOR(atomic_load(&pc1) == 1, 10, "small never polled");
-  acq_st small2 = {.s = s, .n = 1, .id = 3, .polled = &pc2,
-                   .order_n = &order_n, .order = order};
+  acq_st small2 = {.s = s,
+                   .n = 1,
+                   .id = 3,
+                   .polled = &pc2,
+                   .order_n = &order_n,
+                   .order = order};
   rt_handle *h2 = spawn_ok(&acq_type, &small2, sizeof small2);
   WAIT_FOR(atomic_load(&pc2) == 1, 10, "small never polled");
   /* one permit back: it fits the smaller waiters, but the big request is
@@ -154,8 +172,12 @@ Test(sem, fifo_big_request_at_head_blocks_smaller, .timeout = T_SHORT) {
   /* and neither try_acquire nor a new acquire can jump the queue */
   cr_assert_eq(rt_sem_try_acquire(s, 1), RT_EFULL);
   atomic_int pc3 = 0;
-  acq_st small3 = {.s = s, .n = 1, .id = 4, .polled = &pc3,
-                   .order_n = &order_n, .order = order};
+  acq_st small3 = {.s = s,
+                   .n = 1,
+                   .id = 4,
+                   .polled = &pc3,
+                   .order_n = &order_n,
+                   .order = order};
   rt_handle *h3 = spawn_ok(&acq_type, &small3, sizeof small3);
   WAIT_FOR(atomic_load(&pc3) == 1, 10, "small3 never polled");
   cr_assert_eq(rt_sem_available(s), 1, "a new acquire jumped the queue");
@@ -197,11 +219,19 @@ Test(sem, aborted_head_waiter_unblocks_queue, .timeout = T_SHORT) {
   cr_assert_eq(rt_sem_create(1, &s), 0);
   int order[8];
   atomic_int order_n = 0, pb = 0, ps = 0;
-  acq_st big = {.s = s, .n = 5, .id = 1, .polled = &pb, .order_n = &order_n,
+  acq_st big = {.s = s,
+                .n = 5,
+                .id = 1,
+                .polled = &pb,
+                .order_n = &order_n,
                 .order = order};
   rt_handle *hb = spawn_ok(&acq_type, &big, sizeof big);
   WAIT_FOR(atomic_load(&pb) == 1, 10, "big never polled");
-  acq_st small = {.s = s, .n = 1, .id = 2, .polled = &ps, .order_n = &order_n,
+  acq_st small = {.s = s,
+                  .n = 1,
+                  .id = 2,
+                  .polled = &ps,
+                  .order_n = &order_n,
                   .order = order};
   rt_handle *hs = spawn_ok(&acq_type, &small, sizeof small);
   WAIT_FOR(atomic_load(&ps) == 1, 10, "small never polled");
@@ -217,7 +247,8 @@ Test(sem, aborted_head_waiter_unblocks_queue, .timeout = T_SHORT) {
   env_finish(&e, true);
 }
 
-/* ---- dropped waiters give back what they were granted ------------------------ */
+/* ---- dropped waiters give back what they were granted
+ * ------------------------ */
 
 static int op_acquire1(rt_cx *cx, void *arg) {
   return rt_sem_acquire(cx, (rt_sem *)arg, 1);
@@ -263,8 +294,8 @@ Test(sem, timed_out_waiter_gives_back_late_grant, .timeout = T_SHORT) {
   cr_assert_eq(rt_sem_create(0, &s), 0);
   cr_assert_eq(rt_notify_create(&n), 0);
   atomic_int timed_out = 0;
-  tacq_st st = {.s = s, .n = n, .deadline = rt_now() + MS(20),
-                .timed_out = &timed_out};
+  tacq_st st = {
+      .s = s, .n = n, .deadline = rt_now() + MS(20), .timed_out = &timed_out};
   rt_handle *h = spawn_ok(&tacq_type, &st, sizeof st);
   WAIT_FOR(atomic_load(&timed_out) == 1, 10, "never timed out");
   sleep_ms(2);
@@ -400,7 +431,11 @@ Test(sem, aborted_granted_waiter_gives_back, .timeout = T_SHORT) {
   cr_assert_eq(rt_sem_create(0, &s), 0);
   int order[4];
   atomic_int order_n = 0, polled = 0;
-  acq_st a = {.s = s, .n = 3, .id = 1, .polled = &polled, .order_n = &order_n,
+  acq_st a = {.s = s,
+              .n = 3,
+              .id = 1,
+              .polled = &polled,
+              .order_n = &order_n,
               .order = order};
   rt_handle *h = spawn_ok(&acq_type, &a, sizeof a);
   WAIT_FOR(atomic_load(&polled) == 1, 10, "never polled");
@@ -421,7 +456,8 @@ Test(sem, aborted_granted_waiter_gives_back, .timeout = T_SHORT) {
   env_finish(&e, true);
 }
 
-/* ---- close --------------------------------------------------------------------- */
+/* ---- close
+ * --------------------------------------------------------------------- */
 
 Test(sem, close_fails_waiters_and_new_acquires, .timeout = T_SHORT) {
   tenv e;
@@ -434,8 +470,12 @@ Test(sem, close_fails_waiters_and_new_acquires, .timeout = T_SHORT) {
   atomic_int order_n = 0, polled = 0;
   rt_handle *hs[5];
   for (int i = 0; i < 5; i++) {
-    acq_st a = {.s = s, .n = 1, .id = i, .polled = &polled,
-                .order_n = &order_n, .order = order};
+    acq_st a = {.s = s,
+                .n = 1,
+                .id = i,
+                .polled = &polled,
+                .order_n = &order_n,
+                .order = order};
     hs[i] = spawn_ok(&acq_type, &a, sizeof a);
   }
   WAIT_FOR(atomic_load(&polled) == 5, 10, "polled %d", atomic_load(&polled));
@@ -446,7 +486,11 @@ Test(sem, close_fails_waiters_and_new_acquires, .timeout = T_SHORT) {
   cr_assert_eq(rt_sem_try_acquire(s, 1), RT_ECLOSED);
   rt_sem_release(s, 1);
   cr_assert_eq(rt_sem_try_acquire(s, 1), RT_ECLOSED);
-  acq_st a = {.s = s, .n = 1, .id = 9, .polled = &polled, .order_n = &order_n,
+  acq_st a = {.s = s,
+              .n = 1,
+              .id = 9,
+              .polled = &polled,
+              .order_n = &order_n,
               .order = order};
   join_expect(spawn_ok(&acq_type, &a, sizeof a), RT_JOIN_OK, RT_ECLOSED);
   rt_sem_destroy(s);

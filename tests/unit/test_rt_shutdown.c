@@ -46,12 +46,15 @@ static void pend_drop(void *s) {
 static const rt_task_type pend_type = {"pend", pend_poll, pend_drop, NULL};
 
 static pend_st pend(int kind, rt_notify *n, atomic_int *polled, dcount *d) {
-  return (pend_st){.kind = kind, .n = n,
+  return (pend_st){.kind = kind,
+                   .n = n,
                    .deadline = rt_now() + 3600ull * 1000000000ull,
-                   .polled = polled, .drops = d};
+                   .polled = polled,
+                   .drops = d};
 }
 
-/* ---- every kind of pending task, deterministically ---------------------------- */
+/* ---- every kind of pending task, deterministically
+ * ---------------------------- */
 
 typedef struct zwatch {
   rt_handle *z;
@@ -113,8 +116,8 @@ Test(shutdown, cancels_every_kind_of_pending_task, .timeout = T_SHORT) {
   rt_notify *n;
   cr_assert_eq(rt_notify_create(&n), 0);
   atomic_int polled = 0;
-  dcount d_sleep = {0}, d_notify = {0}, d_det = {0}, d_null = {0},
-         d_q = {0}, d_qnull = {0}, d_hold = {0};
+  dcount d_sleep = {0}, d_notify = {0}, d_det = {0}, d_null = {0}, d_q = {0},
+         d_qnull = {0}, d_hold = {0};
   /* waiting tasks: sleeping, on a notify, detached, spawned detached */
   pend_st s1 = pend(1, n, &polled, &d_sleep);
   rt_handle *h_sleep = spawn_ok(&pend_type, &s1, sizeof s1);
@@ -158,10 +161,11 @@ Test(shutdown, cancels_every_kind_of_pending_task, .timeout = T_SHORT) {
   pthread_join(zth, NULL);
   cr_assert_eq(rt_runtime_live_tasks(rt), 0);
 
-  dcount *all[] = {&d_sleep, &d_notify, &d_det, &d_null, &d_q, &d_qnull,
-                   &d_hold};
-  const char *names[] = {"sleeping", "notify", "detached", "spawned detached",
-                         "queued", "queued detached", "running"};
+  dcount *all[] = {&d_sleep, &d_notify, &d_det, &d_null,
+                   &d_q,     &d_qnull,  &d_hold};
+  const char *names[] = {"sleeping",         "notify", "detached",
+                         "spawned detached", "queued", "queued detached",
+                         "running"};
   for (int i = 0; i < 7; i++) {
     cr_assert_eq(atomic_load(&all[i]->n), 1, "%s task: drop ran %d times",
                  names[i], atomic_load(&all[i]->n));
@@ -202,7 +206,8 @@ Test(shutdown, cancels_every_kind_of_pending_task, .timeout = T_SHORT) {
   env_finish(&e, true);
 }
 
-/* ---- many pending tasks on 2 workers, each dropped exactly once ---------------- */
+/* ---- many pending tasks on 2 workers, each dropped exactly once
+ * ---------------- */
 
 enum { MANY = 3000 };
 static atomic_int g_drop_of[MANY];
@@ -240,14 +245,14 @@ Test(shutdown, many_pending_tasks_each_dropped_once, .timeout = T_SHORT) {
   cr_assert_eq(rt_joinset_create(&set), 0);
   int in_set = 0;
   for (int i = 0; i < MANY; i++) {
-    idx_st st = {.kind = i % 2, .idx = i, .n = n,
+    idx_st st = {.kind = i % 2,
+                 .idx = i,
+                 .n = n,
                  .deadline = rt_now() + 3600ull * 1000000000ull,
                  .polled = &polled};
     hs[i] = NULL;
     switch (i % 4) {
-    case 0:
-      hs[i] = spawn_ok(&idx_type, &st, sizeof st);
-      break;
+    case 0: hs[i] = spawn_ok(&idx_type, &st, sizeof st); break;
     case 1:
       REQUIRE(rt_spawn(&idx_type, &st, sizeof st, NULL) == 0, "spawn %d", i);
       break;
@@ -256,9 +261,7 @@ Test(shutdown, many_pending_tasks_each_dropped_once, .timeout = T_SHORT) {
               "spawn %d", i);
       in_set++;
       break;
-    default:
-      hs[i] = spawn_ok(&idx_type, &st, sizeof st);
-      break;
+    default: hs[i] = spawn_ok(&idx_type, &st, sizeof st); break;
     }
   }
   /* detach some after they started waiting; the rest may still be queued */
@@ -287,7 +290,8 @@ Test(shutdown, many_pending_tasks_each_dropped_once, .timeout = T_SHORT) {
   env_finish(&e, true);
 }
 
-/* ---- spawning from a drop function during shutdown ------------------------------- */
+/* ---- spawning from a drop function during shutdown
+ * ------------------------------- */
 
 typedef struct dropspawn_st {
   rt_notify *n;
@@ -339,7 +343,8 @@ Test(shutdown, spawn_from_drop_during_shutdown_fails, .timeout = T_SHORT) {
   env_finish(&e, true);
 }
 
-/* ---- a self-spawning storm stops at shutdown ---------------------------------------- */
+/* ---- a self-spawning storm stops at shutdown
+ * ---------------------------------------- */
 
 typedef struct storm_st {
   atomic_int *spawned, *drops, *failed;
@@ -381,7 +386,8 @@ Test(shutdown, self_spawning_storm_stops, .timeout = T_SHORT) {
   env_finish(&e, true);
 }
 
-/* ---- a stuck blocking job: shutdown times out on time ------------------------------ */
+/* ---- a stuck blocking job: shutdown times out on time
+ * ------------------------------ */
 
 typedef struct stuck_arg {
   gate g;
@@ -438,7 +444,8 @@ Test(shutdown, stuck_blocking_job_times_out, .timeout = T_SHORT) {
                fds);
 }
 
-/* ---- idle shutdown, twice -------------------------------------------------------- */
+/* ---- idle shutdown, twice
+ * -------------------------------------------------------- */
 
 Test(shutdown, idle_runtime_is_quick_and_twice_is_harmless,
      .timeout = T_SHORT) {
@@ -480,7 +487,8 @@ Test(shutdown, destroy_without_shutdown_cancels, .timeout = T_SHORT) {
   cr_assert_eq(count_fds(), e.fds);
 }
 
-/* ---- spawns racing a shutdown ------------------------------------------------------- */
+/* ---- spawns racing a shutdown
+ * ------------------------------------------------------- */
 
 /* Plain threads (inside the runtime) spawn detached tasks in a loop while
  * the test thread shuts down.  Every spawn must either fail with
@@ -594,8 +602,7 @@ static void *spawn_blocking_racer(void *a) {
   return NULL;
 }
 
-Test(shutdown, racing_spawn_blocking_refused_or_cancelled,
-     .timeout = T_LONG) {
+Test(shutdown, racing_spawn_blocking_refused_or_cancelled, .timeout = T_LONG) {
   enum { CAP = 50000 };
   rt_handle **hs = malloc(sizeof(rt_handle *) * CAP);
   for (int round = 0; round < 40; round++) {
@@ -605,8 +612,7 @@ Test(shutdown, racing_spawn_blocking_refused_or_cancelled,
     bracer_arg ra = {.rt = rt, .ran = &ran, .hs = hs, .cap = CAP};
     pthread_t th;
     cr_assert_eq(pthread_create(&th, NULL, spawn_blocking_racer, &ra), 0);
-    WAIT_FOR(atomic_load(&ran) >= 50 * (round % 4 + 1), 10,
-             "jobs never ran");
+    WAIT_FOR(atomic_load(&ran) >= 50 * (round % 4 + 1), 10, "jobs never ran");
     int rc = rt_runtime_shutdown(rt, 10000);
     pthread_join(th, NULL);
     cr_assert_eq(rc, 0, "round %d: shutdown: %s", round, rt_strerror(rc));

@@ -8,7 +8,8 @@
 #include <errno.h>
 #include <signal.h>
 
-/* ---- spawn does not poll synchronously ------------------------------------ */
+/* ---- spawn does not poll synchronously ------------------------------------
+ */
 
 /* The probe takes the spawner's error-checking mutex.  Polled synchronously
  * inside rt_spawn (same thread, mutex held), the lock fails with EDEADLK and
@@ -213,16 +214,14 @@ Test(spawn, from_thread_that_never_entered_aborts, .signal = SIGABRT,
                  atomic_load(&spawn_returned_rc));
 }
 
-Test(spawn, without_any_runtime_aborts, .signal = SIGABRT,
-     .timeout = T_SHORT) {
+Test(spawn, without_any_runtime_aborts, .signal = SIGABRT, .timeout = T_SHORT) {
   value_st v = {.value = 1};
   rt_handle *h = NULL;
   int rc = rt_spawn(&value_type, &v, sizeof v, &h);
   cr_assert_fail("rt_spawn returned %d without a runtime", rc);
 }
 
-Test(spawn, after_runtime_exit_aborts, .signal = SIGABRT,
-     .timeout = T_SHORT) {
+Test(spawn, after_runtime_exit_aborts, .signal = SIGABRT, .timeout = T_SHORT) {
   tenv e;
   env_start(&e, 2, 0);
   rt_runtime_exit();
@@ -232,7 +231,8 @@ Test(spawn, after_runtime_exit_aborts, .signal = SIGABRT,
   cr_assert_fail("rt_spawn returned %d after rt_runtime_exit", rc);
 }
 
-/* ---- state is copied, aligned; size 0 ------------------------------------- */
+/* ---- state is copied, aligned; size 0 -------------------------------------
+ */
 
 typedef struct big_st {
   unsigned char bytes[200];
@@ -291,7 +291,8 @@ Test(spawn, state_is_copied_and_aligned, .timeout = T_SHORT) {
   env_finish(&e, true);
 }
 
-/* ---- detached tasks still run ------------------------------------------------ */
+/* ---- detached tasks still run
+ * ------------------------------------------------ */
 
 static atomic_int g_out_drops;
 static void count_free_output(void *o) {
@@ -345,8 +346,7 @@ Test(spawn, detach_while_waiting_still_runs, .timeout = T_SHORT) {
   cr_assert_eq(atomic_load(&done), 0);
   for (int i = 0; i < N; i++)
     rt_notify_one(n);
-  WAIT_FOR(atomic_load(&done) == N, 10, "done %d of %d", atomic_load(&done),
-           N);
+  WAIT_FOR(atomic_load(&done) == N, 10, "done %d of %d", atomic_load(&done), N);
   WAIT_FOR(atomic_load(&g_out_drops) == N, 10, "outputs dropped: %d",
            atomic_load(&g_out_drops));
   env_wait_idle(&e, 10);
@@ -407,7 +407,8 @@ Test(spawn, detached_from_task_runs, .timeout = T_SHORT) {
   env_finish(&e, true);
 }
 
-/* ---- joining -------------------------------------------------------------------- */
+/* ---- joining
+ * -------------------------------------------------------------------- */
 
 typedef struct joiner_st {
   int pc, i;

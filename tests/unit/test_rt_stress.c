@@ -79,7 +79,8 @@ Test(stress, million_tasks_from_block_on_root, .timeout = T_LONG) {
   cr_assert_eq(rt_block_on(rt, &mroot_type, &st, sizeof st, &j), 0);
   cr_assert_eq(j.status, RT_JOIN_OK, "root: %s %s", join_status_name(j.status),
                j.panic ? j.panic : "");
-  cr_assert_eq((intptr_t)j.value, 0, "%ld wrong results", (long)(intptr_t)j.value);
+  cr_assert_eq((intptr_t)j.value, 0, "%ld wrong results",
+               (long)(intptr_t)j.value);
   free(g_handles);
   env_finish(&e, true);
 }
@@ -188,8 +189,8 @@ static int pp_poll(rt_cx *cx, void *s, void **out) {
     st->expect = (intptr_t)st->item + 2;
     if (st->starts && st->i == st->n - 1)
       break; /* the last ball stays here */
-    RT_AWAIT(st->pc, rc = rt_chan_send(cx, st->out,
-                                       (void *)((intptr_t)st->item + 1)));
+    RT_AWAIT(st->pc,
+             rc = rt_chan_send(cx, st->out, (void *)((intptr_t)st->item + 1)));
     CHECK(rc == 0);
   }
   *out = (void *)(intptr_t)st->bad;
@@ -208,10 +209,8 @@ Test(stress, channel_ping_pong, .timeout = T_LONG) {
     for (int p = 0; p < PAIRS; p++) {
       cr_assert_eq(rt_chan_create(1, &a[p]), 0);
       cr_assert_eq(rt_chan_create(1, &b[p]), 0);
-      pp_st x = {.n = N, .in = a[p], .out = b[p], .starts = true,
-                 .expect = 1};
-      pp_st y = {.n = N, .in = b[p], .out = a[p], .starts = false,
-                 .expect = 0};
+      pp_st x = {.n = N, .in = a[p], .out = b[p], .starts = true, .expect = 1};
+      pp_st y = {.n = N, .in = b[p], .out = a[p], .starts = false, .expect = 0};
       h[2 * p] = spawn_ok(&pp_type, &x, sizeof x);
       h[2 * p + 1] = spawn_ok(&pp_type, &y, sizeof y);
     }

@@ -7,7 +7,8 @@
  */
 #include "rt_test_util.h"
 
-/* ---- sleep never returns early -------------------------------------------- */
+/* ---- sleep never returns early --------------------------------------------
+ */
 
 typedef struct early_st {
   int pc;
@@ -45,8 +46,8 @@ static void sleep_never_early(unsigned workers) {
   for (int i = 0; i < N; i++)
     join_expect(hs[i], RT_JOIN_OK, 0);
   cr_assert_eq(atomic_load(&done), N);
-  cr_assert_eq(atomic_load(&early), 0, "%d sleeps returned before their deadline",
-               atomic_load(&early));
+  cr_assert_eq(atomic_load(&early), 0,
+               "%d sleeps returned before their deadline", atomic_load(&early));
   env_finish(&e, true);
 }
 
@@ -96,7 +97,8 @@ Test(timer, repeated_sleeps_accumulate, .timeout = T_SHORT) {
   env_finish(&e, true);
 }
 
-/* ---- rt_timeout ---------------------------------------------------------------- */
+/* ---- rt_timeout
+ * ---------------------------------------------------------------- */
 
 static int op_notify(rt_cx *cx, void *arg) {
   return rt_notify_wait(cx, (rt_notify *)arg);
@@ -128,8 +130,7 @@ static int to_poll(rt_cx *cx, void *s, void **out) {
   if (st->kind == 0) {
     RT_AWAIT(st->pc, st->rc = rt_timeout(cx, st->deadline, op_notify, st->n));
   } else {
-    RT_AWAIT(st->pc,
-             st->rc = rt_timeout(cx, st->deadline, op_recv, &st->op));
+    RT_AWAIT(st->pc, st->rc = rt_timeout(cx, st->deadline, op_recv, &st->op));
   }
   st->ended = rt_now();
   RT_END(st->pc);
@@ -195,16 +196,16 @@ Test(timer, timeout_returns_op_result_when_op_wins, .timeout = T_SHORT) {
   cr_assert_eq(rt_chan_create(1, &c), 0);
   delayed_send_st ds = {.deadline = rt_now() + MS(20), .c = c};
   rt_handle *sender = spawn_ok(&delayed_send_type, &ds, sizeof ds);
-  to_st r = run_to((to_st){.kind = 1, .op = {c, NULL},
-                           .deadline = rt_now() + MS(10000)});
+  to_st r = run_to(
+      (to_st){.kind = 1, .op = {c, NULL}, .deadline = rt_now() + MS(10000)});
   cr_assert_eq(r.rc, 0, "rt_timeout returned %s", rt_strerror(r.rc));
   cr_assert_eq((intptr_t)r.op.item, 0xBEEF);
   cr_assert_lt(r.ended - r.start, MS(5000), "waited for the deadline");
   join_expect(sender, RT_JOIN_OK, 0);
   /* an op error passes through unchanged */
   rt_chan_close(c);
-  r = run_to((to_st){.kind = 1, .op = {c, NULL},
-                     .deadline = rt_now() + MS(10000)});
+  r = run_to(
+      (to_st){.kind = 1, .op = {c, NULL}, .deadline = rt_now() + MS(10000)});
   cr_assert_eq(r.rc, RT_ECLOSED, "rt_timeout returned %s", rt_strerror(r.rc));
   /* an op that is ready at once, with a deadline already past: the op's
    * result wins (it is polled first) */
@@ -219,7 +220,8 @@ Test(timer, timeout_returns_op_result_when_op_wins, .timeout = T_SHORT) {
   env_finish(&e, true);
 }
 
-/* ---- rt_yield_now interleaves -------------------------------------------------- */
+/* ---- rt_yield_now interleaves
+ * -------------------------------------------------- */
 
 typedef struct order_rec {
   atomic_int n;
@@ -296,7 +298,8 @@ Test(timer, yield_now_lets_other_task_run, .timeout = T_SHORT) {
   env_finish(&e, true);
 }
 
-/* ---- fairness on one worker ---------------------------------------------------- */
+/* ---- fairness on one worker
+ * ---------------------------------------------------- */
 
 typedef struct hog_st {
   int kind; /* 0 yield loop, 1 chan recv/send loop, 2 sem loop, 3 notify */
@@ -424,7 +427,8 @@ Test(timer, fair_notify_loop_vs_timer, .timeout = T_SHORT) {
   fairness(3, true);
 }
 
-/* ---- rt_block_on ------------------------------------------------------------------ */
+/* ---- rt_block_on
+ * ------------------------------------------------------------------ */
 
 typedef struct root_st {
   int pc;

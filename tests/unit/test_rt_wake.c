@@ -8,7 +8,8 @@
  */
 #include "rt_test_util.h"
 
-/* ---- rt_waker from outside the runtime ------------------------------------ */
+/* ---- rt_waker from outside the runtime ------------------------------------
+ */
 
 typedef struct extw_st {
   _Atomic(rt_waker *) *slot; /* handed to the outside thread */
@@ -86,7 +87,8 @@ Test(wake, waker_outliving_task_is_harmless, .timeout = T_SHORT) {
   env_finish(&e, true);
 }
 
-/* ---- a pinned task woken from another worker --------------------------------- */
+/* ---- a pinned task woken from another worker
+ * --------------------------------- */
 
 /* Waits on a notify with a 10 s timer (so it is pinned to its worker's
  * loop); output 1 if the notify won. */
@@ -103,9 +105,9 @@ typedef struct pinw_st {
 static int pinw_poll(rt_cx *cx, void *s, void **out) {
   pinw_st *st = s;
   RT_BEGIN(st->pc);
-  RT_AWAIT(st->pc, st->rc = (st->rc = rt_timeout(cx, st->deadline, op_notify,
-                                                   st->n),
-                             atomic_fetch_add(st->polled, 1), st->rc));
+  RT_AWAIT(st->pc,
+           st->rc = (st->rc = rt_timeout(cx, st->deadline, op_notify, st->n),
+                     atomic_fetch_add(st->polled, 1), st->rc));
   *out = (void *)(intptr_t)(st->rc == 0);
   RT_END(st->pc);
   return RT_READY;
@@ -137,12 +139,13 @@ Test(wake, pinned_task_woken_from_other_worker, .timeout = T_SHORT) {
     atomic_int polled = 0;
     rt_handle *hw[PAR], *hn[PAR];
     for (int k = 0; k < PAR; k++) {
-      pinw_st st = {.n = n[k], .deadline = rt_now() + 10ull * 1000000000ull,
+      pinw_st st = {.n = n[k],
+                    .deadline = rt_now() + 10ull * 1000000000ull,
                     .polled = &polled};
       hw[k] = spawn_ok(&pinw_type, &st, sizeof st);
     }
-    WAIT_FOR(atomic_load(&polled) == PAR, 10, "round %d: waiters polled %d",
-             r, atomic_load(&polled));
+    WAIT_FOR(atomic_load(&polled) == PAR, 10, "round %d: waiters polled %d", r,
+             atomic_load(&polled));
     if (r % 2)
       sleep_ns(US(300)); /* let the workers park */
     uint64_t t0 = rt_now();
@@ -164,7 +167,8 @@ Test(wake, pinned_task_woken_from_other_worker, .timeout = T_SHORT) {
   env_finish(&e, true);
 }
 
-/* ---- block_on roots woken from outside --------------------------------------------- */
+/* ---- block_on roots woken from outside
+ * --------------------------------------------- */
 
 typedef struct late_notify_arg {
   rt_notify *n;
@@ -311,7 +315,8 @@ Test(wake, shutdown_cancels_block_on_root, .timeout = T_SHORT) {
   env_finish(&e, true);
 }
 
-/* ---- two runtimes -------------------------------------------------------------------- */
+/* ---- two runtimes
+ * -------------------------------------------------------------------- */
 
 /* A task on runtime A notifies a waiter on runtime B and the other way
  * round, many times (ping-pong across runtimes). */

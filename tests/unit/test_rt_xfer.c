@@ -32,18 +32,18 @@ typedef struct fetch_st {
   CURL *easy;
   rt_xfer *x;
   int code;
-  uint64_t got;           /* bytes over all transfers */
-  uint64_t base;          /* `got` when the current transfer started */
+  uint64_t got;  /* bytes over all transfers */
+  uint64_t base; /* `got` when the current transfer started */
   bool bad_byte;
-  int worker_start;       /* worker at the first poll */
-  bool moved;             /* polled on another worker while transferring */
+  int worker_start; /* worker at the first poll */
+  bool moved;       /* polled on another worker while transferring */
   long timeout_ms;
-  int repeat;             /* how many transfers in a row (keep-alive) */
+  int repeat; /* how many transfers in a row (keep-alive) */
   atomic_int *drops;
   atomic_int *first_bytes; /* set when the first body bytes arrive */
   int drop_worker;
   long connects;
-  bool keep;               /* drop leaves a copy of the state in g_done */
+  bool keep; /* drop leaves a copy of the state in g_done */
   int slot;
 } fetch_st;
 
@@ -105,8 +105,7 @@ static void fetch_drop(void *s) {
   }
 }
 
-static const rt_task_type fetch_type = {"fetch", fetch_poll, fetch_drop,
-                                        NULL};
+static const rt_task_type fetch_type = {"fetch", fetch_poll, fetch_drop, NULL};
 
 static fetch_st make(const char *path) {
   fetch_st st;
@@ -116,8 +115,8 @@ static fetch_st make(const char *path) {
   return st;
 }
 
-Test(xfer, many_concurrent_on_every_worker, .init = setup,
-     .fini = teardown, .timeout = T_LONG) {
+Test(xfer, many_concurrent_on_every_worker, .init = setup, .fini = teardown,
+     .timeout = T_LONG) {
   tenv e;
   env_start(&e, 2, 0);
   enum { N = 400 };

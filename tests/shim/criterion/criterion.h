@@ -54,13 +54,13 @@ static inline void shim_register(struct shim_test *t) {
   shim_tail = &t->next;
 }
 
-#define Test(S_, N_, ...)                                                    \
-  static void S_##_##N_##_impl(void);                                        \
-  static struct shim_test S_##_##N_##_desc = {                               \
-      .suite = #S_, .name = #N_, .fn = S_##_##N_##_impl, __VA_ARGS__};       \
-  __attribute__((constructor)) static void S_##_##N_##_reg(void) {           \
-    shim_register(&S_##_##N_##_desc);                                        \
-  }                                                                          \
+#define Test(S_, N_, ...)                                                      \
+  static void S_##_##N_##_impl(void);                                          \
+  static struct shim_test S_##_##N_##_desc = {                                 \
+      .suite = #S_, .name = #N_, .fn = S_##_##N_##_impl, __VA_ARGS__};         \
+  __attribute__((constructor)) static void S_##_##N_##_reg(void) {             \
+    shim_register(&S_##_##N_##_desc);                                          \
+  }                                                                            \
   static void S_##_##N_##_impl(void)
 
 __attribute__((format(printf, 5, 6))) static inline void
@@ -82,44 +82,44 @@ shim_fail(bool fatal, const char *file, int line, const char *expr,
   shim_expect_failed = 1;
 }
 
-#define SHIM_CHECK_(fatal, cond, expr, ...)                                  \
-  do {                                                                       \
-    if (!(cond))                                                             \
-      shim_fail(fatal, __FILE__, __LINE__, expr, "" __VA_ARGS__);            \
+#define SHIM_CHECK_(fatal, cond, expr, ...)                                    \
+  do {                                                                         \
+    if (!(cond))                                                               \
+      shim_fail(fatal, __FILE__, __LINE__, expr, "" __VA_ARGS__);              \
   } while (0)
 
 #define cr_assert(c, ...) SHIM_CHECK_(1, (c), #c, __VA_ARGS__)
 #define cr_assert_not(c, ...) SHIM_CHECK_(1, !(c), "!(" #c ")", __VA_ARGS__)
-#define cr_assert_null(p, ...) SHIM_CHECK_(1, (p) == NULL, #p " == NULL",   \
-                                           __VA_ARGS__)
-#define cr_assert_not_null(p, ...)                                           \
+#define cr_assert_null(p, ...)                                                 \
+  SHIM_CHECK_(1, (p) == NULL, #p " == NULL", __VA_ARGS__)
+#define cr_assert_not_null(p, ...)                                             \
   SHIM_CHECK_(1, (p) != NULL, #p " != NULL", __VA_ARGS__)
-#define cr_assert_eq(a, b, ...) SHIM_CHECK_(1, (a) == (b), #a " == " #b,    \
-                                            __VA_ARGS__)
-#define cr_assert_neq(a, b, ...) SHIM_CHECK_(1, (a) != (b), #a " != " #b,   \
-                                             __VA_ARGS__)
-#define cr_assert_lt(a, b, ...) SHIM_CHECK_(1, (a) < (b), #a " < " #b,      \
-                                            __VA_ARGS__)
-#define cr_assert_leq(a, b, ...) SHIM_CHECK_(1, (a) <= (b), #a " <= " #b,   \
-                                             __VA_ARGS__)
-#define cr_assert_gt(a, b, ...) SHIM_CHECK_(1, (a) > (b), #a " > " #b,      \
-                                            __VA_ARGS__)
-#define cr_assert_geq(a, b, ...) SHIM_CHECK_(1, (a) >= (b), #a " >= " #b,   \
-                                             __VA_ARGS__)
-#define cr_assert_str_eq(a, b, ...)                                          \
+#define cr_assert_eq(a, b, ...)                                                \
+  SHIM_CHECK_(1, (a) == (b), #a " == " #b, __VA_ARGS__)
+#define cr_assert_neq(a, b, ...)                                               \
+  SHIM_CHECK_(1, (a) != (b), #a " != " #b, __VA_ARGS__)
+#define cr_assert_lt(a, b, ...)                                                \
+  SHIM_CHECK_(1, (a) < (b), #a " < " #b, __VA_ARGS__)
+#define cr_assert_leq(a, b, ...)                                               \
+  SHIM_CHECK_(1, (a) <= (b), #a " <= " #b, __VA_ARGS__)
+#define cr_assert_gt(a, b, ...)                                                \
+  SHIM_CHECK_(1, (a) > (b), #a " > " #b, __VA_ARGS__)
+#define cr_assert_geq(a, b, ...)                                               \
+  SHIM_CHECK_(1, (a) >= (b), #a " >= " #b, __VA_ARGS__)
+#define cr_assert_str_eq(a, b, ...)                                            \
   SHIM_CHECK_(1, strcmp((a), (b)) == 0, #a " equals " #b, __VA_ARGS__)
 #define cr_assert_fail(...) SHIM_CHECK_(1, 0, "failure", __VA_ARGS__)
 #define cr_expect(c, ...) SHIM_CHECK_(0, (c), #c, __VA_ARGS__)
-#define cr_expect_eq(a, b, ...) SHIM_CHECK_(0, (a) == (b), #a " == " #b,    \
-                                            __VA_ARGS__)
-#define cr_expect_str_eq(a, b, ...)                                          \
+#define cr_expect_eq(a, b, ...)                                                \
+  SHIM_CHECK_(0, (a) == (b), #a " == " #b, __VA_ARGS__)
+#define cr_expect_str_eq(a, b, ...)                                            \
   SHIM_CHECK_(0, strcmp((a), (b)) == 0, #a " equals " #b, __VA_ARGS__)
 
-#define cr_log_info(...)                                                     \
-  do {                                                                       \
-    fprintf(stderr, "[----] ");                                              \
-    fprintf(stderr, __VA_ARGS__);                                            \
-    fputc('\n', stderr);                                                     \
+#define cr_log_info(...)                                                       \
+  do {                                                                         \
+    fprintf(stderr, "[----] ");                                                \
+    fprintf(stderr, __VA_ARGS__);                                              \
+    fputc('\n', stderr);                                                       \
   } while (0)
 
 static inline int shim_run_child(struct shim_test *t) {
@@ -155,8 +155,8 @@ static inline int shim_run(struct shim_test *t) {
     return 2;
   }
   if (t->signal) {
-    fprintf(stderr, "[----] %s::%s: expected signal %d, exited %d\n",
-            t->suite, t->name, t->signal, WEXITSTATUS(st));
+    fprintf(stderr, "[----] %s::%s: expected signal %d, exited %d\n", t->suite,
+            t->name, t->signal, WEXITSTATUS(st));
     return 1;
   }
   return WEXITSTATUS(st) == t->exit_code ? 0 : 1;
@@ -177,18 +177,22 @@ int main(int argc, char **argv) {
     clock_gettime(CLOCK_MONOTONIC, &a);
     int r = shim_run(t);
     clock_gettime(CLOCK_MONOTONIC, &b);
-    double s = (double)(b.tv_sec - a.tv_sec) +
-               (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    double s =
+        (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
     tested++;
     passed += r == 0;
     failed += r == 1;
     crashed += r == 2;
-    printf("[%s] %s: (%.2fs)\n", r == 0 ? "PASS" : r == 1 ? "FAIL" : "CRASH",
+    printf("[%s] %s: (%.2fs)\n",
+           r == 0   ? "PASS"
+           : r == 1 ? "FAIL"
+                    : "CRASH",
            full, s);
     fflush(stdout);
   }
   printf("[====] Synthesis: Tested: %d | Passing: %d | Failing: %d | "
-         "Crashing: %d \n", tested, passed, failed, crashed);
+         "Crashing: %d \n",
+         tested, passed, failed, crashed);
   return (failed || crashed) ? 1 : 0;
 }
 
