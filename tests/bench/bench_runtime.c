@@ -160,8 +160,7 @@ static int ping_poll(rt_cx *cx, void *state, void **out) {
     if (rc != RT_READY)
       fail("ping: recv: %s", rt_strerror(rc));
     if ((uintptr_t)st->item != st->i + 1)
-      fail("ping: wrong reply %" PRIuPTR " to %zu", (uintptr_t)st->item,
-           st->i);
+      fail("ping: wrong reply %" PRIuPTR " to %zu", (uintptr_t)st->item, st->i);
   }
   RT_END(st->pc);
   return RT_READY;
@@ -193,12 +192,11 @@ static const rt_task_type pong_type = {.name = "pong", .poll = pong_poll};
 /* Waiting for g_counter to reach a target, from a root task: yield to the
  * runtime and to the OS (the root runs on the main thread; Tokio's side does
  * yield_now + sched_yield too). */
-#define WAIT_COUNTER(st, target)                                           \
-  while (atomic_load_explicit(&g_counter, memory_order_acquire) <          \
-         (target)) {                                                       \
-    (st)->yielded = false;                                                 \
-    RT_AWAIT((st)->pc, rt_yield_now(cx, &(st)->yielded));                  \
-    sched_yield();                                                         \
+#define WAIT_COUNTER(st, target)                                               \
+  while (atomic_load_explicit(&g_counter, memory_order_acquire) < (target)) {  \
+    (st)->yielded = false;                                                     \
+    RT_AWAIT((st)->pc, rt_yield_now(cx, &(st)->yielded));                      \
+    sched_yield();                                                             \
   }
 
 struct root_st {
@@ -338,8 +336,7 @@ static int root_b(rt_cx *cx, void *state, void **out) {
   for (st->i = 0; st->i < N_TASKS; st->i++) {
     RT_AWAIT(st->pc, rc = rt_handle_join(cx, st->h[st->i], &st->j));
     if (st->j.status != RT_JOIN_CANCELLED)
-      fail("b: task %zu: status %d, expected CANCELLED", st->i,
-           st->j.status);
+      fail("b: task %zu: status %d, expected CANCELLED", st->i, st->j.status);
     rt_join_clear(&st->j);
   }
   uint64_t t_end = rt_now();
@@ -419,7 +416,8 @@ static int root_d(rt_cx *cx, void *state, void **out) {
   return RT_READY;
 }
 
-/* ---- main ------------------------------------------------------------------ */
+/* ---- main ------------------------------------------------------------------
+ */
 
 int main(int argc, char **argv) {
   static const struct {
