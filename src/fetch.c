@@ -4,7 +4,8 @@
  * A resumable poll function (RT_BEGIN in rt.h) with these steps:
  *   1. --skip-existing: a final file already there ends the job (skipped);
  *   2. open NAME.part under the output directory (with --continue keeping
- *      what it holds), or a spool file, or standard output; build the
+ *      what it holds), or spool (memory, then a file), or standard output;
+ *      build the
  *      easy handle; if a sha256 must be checked and the .part already has
  *      bytes, hash them first on the blocking pool;
  *   3. attempts: take a --per-host slot, then a -j slot (when tasks can
@@ -233,12 +234,15 @@ static void succeed(struct fetch *st) {
 
 /* Empties the output (a server ignored our Range, or a retry restarts). */
 static int restart_output(struct fetch *st) {
-  int fd = st->f_open ? st->f.fd : st->out_fd;
+  struct job_run *run = st->run;
+  int fd = st->f_open ? st->f.fd : run->cfg->spool ? run->spool_fd
+                                                   : st->out_fd;
   if (fd == STDOUT_FILENO && st->written) {
     errno = ESPIPE; /* cannot take back what stdout already got */
     return -1;
   }
-  if (fd != STDOUT_FILENO &&
+  run->spool_len = 0;
+  if (fd >= 0 && fd != STDOUT_FILENO &&
       (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0))
     return -1;
   st->written = 0;
@@ -247,17 +251,66 @@ static int restart_output(struct fetch *st) {
   return 0;
 }
 
-static int write_out(struct fetch *st, const char *p, size_t n) {
-  if (st->f_open)
-    return output_file_write(&st->f, p, n);
+static int fd_write(int fd, const char *p, size_t n) {
   for (size_t off = 0; off < n;) {
-    ssize_t w = write(st->out_fd, p + off, n - off);
+    ssize_t w = write(fd, p + off, n - off);
     if (w < 0 && errno != EINTR)
       return -1;
     if (w > 0)
       off += (size_t)w;
   }
   return 0;
+}
+
+/* Stdout with several jobs: each body is kept until its job ends, in
+ * memory up to SPOOL_MEM (a tiny body costs no file and no syscall), in
+ * an unlinked temporary file beyond. */
+#define SPOOL_MEM (64u * 1024u)
+
+static int spill(struct job_run *run) {
+  const char *tmp = getenv("TMPDIR");
+  int fd =
+      open(tmp && *tmp ? tmp : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0 || fd_write(fd, run->spool_buf, run->spool_len) < 0) {
+    int e = errno;
+    if (fd >= 0)
+      close(fd);
+    errno = e;
+    return -1;
+  }
+  run->spool_fd = fd;
+  free(run->spool_buf);
+  run->spool_buf = NULL;
+  run->spool_len = run->spool_cap = 0;
+  return 0;
+}
+
+static int spool_write(struct job_run *run, const char *p, size_t n) {
+  if (run->spool_fd < 0 && run->spool_len + n > SPOOL_MEM && spill(run) < 0)
+    return -1;
+  if (run->spool_fd >= 0)
+    return fd_write(run->spool_fd, p, n);
+  if (run->spool_len + n > run->spool_cap) {
+    size_t cap = run->spool_cap ? run->spool_cap * 2 : 4096;
+    while (cap < run->spool_len + n)
+      cap *= 2;
+    char *b = realloc(run->spool_buf, cap);
+    if (!b)
+      return -1;
+    run->spool_buf = b;
+    run->spool_cap = cap;
+  }
+  memcpy(run->spool_buf + run->spool_len, p, n);
+  run->spool_len += n;
+  return 0;
+}
+
+static int write_out(struct fetch *st, const char *p, size_t n) {
+  if (st->f_open)
+    return output_file_write(&st->f, p, n);
+  if (st->run->cfg->spool)
+    return spool_write(st->run, p, n);
+  return fd_write(st->out_fd, p, n);
 }
 
 /* ---- libcurl callbacks (run inside socket_action on the task's worker) ----
@@ -332,24 +385,10 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud) {
 /* ---- setup ------------------------------------------------------------------
  */
 
-static int open_spool(struct fetch *st) {
-  const char *tmp = getenv("TMPDIR");
-  int fd =
-      open(tmp && *tmp ? tmp : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    fail(st, "io", fmt("cannot create a spool file: %s", strerror(errno)));
-    return -1;
-  }
-  st->out_fd = st->run->spool_fd = fd;
-  return 0;
-}
-
 static int open_output(struct fetch *st) {
   const struct fetch_cfg *cfg = st->run->cfg;
   if (!cfg->od) {
-    if (cfg->spool)
-      return open_spool(st);
-    st->out_fd = STDOUT_FILENO;
+    st->out_fd = cfg->spool ? -1 : STDOUT_FILENO; /* spool: see spool_write */
     return 0;
   }
   if (output_file_open(cfg->od, st->run->rel, cfg->create_dirs, cfg->resume,
@@ -421,10 +460,64 @@ static void set_limits(CURL *e, const struct job *j,
                      (curl_off_t)cfg->limit_rate);
 }
 
+/* ---- the easy-handle cache -------------------------------------------------- */
+
+#define EASY_CACHE 32
+
+struct easy_slot {
+  CURL *h[EASY_CACHE];
+  unsigned n;
+  char pad_[64 - sizeof(unsigned)]; /* workers' slots on their own lines */
+};
+
+struct fetch_easy_cache {
+  unsigned workers;
+  struct easy_slot slot[];
+};
+
+struct fetch_easy_cache *fetch_easy_cache_create(unsigned workers) {
+  struct fetch_easy_cache *c =
+      calloc(1, sizeof(*c) + workers * sizeof(struct easy_slot));
+  if (c)
+    c->workers = workers;
+  return c;
+}
+
+void fetch_easy_cache_destroy(struct fetch_easy_cache *c) {
+  if (!c)
+    return;
+  for (unsigned w = 0; w < c->workers; w++)
+    for (unsigned i = 0; i < c->slot[w].n; i++)
+      curl_easy_cleanup(c->slot[w].h[i]);
+  free(c);
+}
+
+static struct easy_slot *my_slot(struct fetch_easy_cache *c) {
+  int w = rt_current_worker();
+  return c && w >= 0 && (unsigned)w < c->workers ? &c->slot[w] : NULL;
+}
+
+static CURL *easy_get(struct fetch_easy_cache *c) {
+  struct easy_slot *s = my_slot(c);
+  if (!s || !s->n)
+    return curl_easy_init();
+  CURL *e = s->h[--s->n];
+  curl_easy_reset(e);
+  return e;
+}
+
+static void easy_put(struct fetch_easy_cache *c, CURL *e) {
+  struct easy_slot *s = my_slot(c);
+  if (e && s && s->n < EASY_CACHE)
+    s->h[s->n++] = e;
+  else
+    curl_easy_cleanup(e);
+}
+
 static int build_easy(struct fetch *st) {
   const struct job *j = &st->run->job;
   const struct fetch_cfg *cfg = st->run->cfg;
-  CURL *e = st->easy = curl_easy_init();
+  CURL *e = st->easy = easy_get(cfg->easy);
   if (!e || rt_xfer_create(e, &st->xfer) != 0)
     return -1;
   curl_easy_setopt(e, CURLOPT_URL, j->url);
@@ -776,7 +869,7 @@ static void fetch_drop(void *p) {
   if (st->f_open)
     output_file_abort(&st->f, !st->panicking);
   rt_xfer_destroy(st->xfer);
-  curl_easy_cleanup(st->easy);
+  easy_put(st->run->cfg->easy, st->easy);
   curl_slist_free_all(st->hdrs);
   curl_slist_free_all(st->range);
 }

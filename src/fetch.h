@@ -56,6 +56,7 @@ struct fetch_cfg {
   bool do_fsync;
   rt_sem *slots;              /* -j slots, when tasks may outnumber them */
   struct progress_live *live; /* counters for the progress display */
+  struct fetch_easy_cache *easy; /* reusable easy handles, per worker */
   bool verbose;               /* -v: a line per attempt on stderr */
   const char *panic_ids;      /* JFETCH_PANIC_JOB, comma-separated */
   const char *hang_ids;       /* JFETCH_HANG_JOB */
@@ -65,7 +66,9 @@ struct job_run {
   struct job job;
   char *rel; /* output path under od; NULL for stdout */
   struct job_result res;
-  int spool_fd;      /* stdout spool, -1 if none */
+  int spool_fd;      /* stdout spool spilled to a file, -1 if none */
+  char *spool_buf;   /* stdout spool in memory (up to SPOOL_MEM) */
+  size_t spool_len, spool_cap;
   uint64_t start_ns; /* when the root spawned its task */
   rt_sem *host_sem;  /* --per-host slots of its host, or NULL */
   struct host *host; /* the root's reference to that host entry */
@@ -100,5 +103,14 @@ bool fetch_status_expected(const struct job *j, long status);
 bool fetch_job_listed(const char *list, const struct job *j);
 
 void job_result_free(struct job_result *r);
+
+/*
+ * Easy handles kept per worker for the next job (curl_easy_reset between
+ * jobs keeps their buffers and caches; connections live in the worker's
+ * multi either way).  Slot w is used only by worker w's thread.  Destroy
+ * after the runtime is gone.
+ */
+struct fetch_easy_cache *fetch_easy_cache_create(unsigned workers);
+void fetch_easy_cache_destroy(struct fetch_easy_cache *c);
 
 #endif

@@ -280,6 +280,7 @@ static void run_free(struct job_run *run) {
   job_result_free(&run->res);
   if (run->spool_fd >= 0)
     close(run->spool_fd);
+  free(run->spool_buf);
   free(run->rel);
   free(run);
 }
@@ -384,21 +385,26 @@ static const char *stop_reason(enum stop s, bool started) {
   }
 }
 
-static void copy_spool(int fd) {
-  char buf[65536];
-  ssize_t n;
-  if (lseek(fd, 0, SEEK_SET) < 0)
-    return;
+/* Writes a finished job's spooled body to stdout, whole: from memory, or
+ * from the temporary file it spilled into. */
+static void copy_spool(struct job_run *run) {
   fflush(stdout);
-  while ((n = read(fd, buf, sizeof(buf))) > 0)
-    if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
-      break;
+  if (run->spool_buf) {
+    if (fwrite(run->spool_buf, 1, run->spool_len, stdout) != run->spool_len)
+      return;
+  } else if (run->spool_fd >= 0 && lseek(run->spool_fd, 0, SEEK_SET) == 0) {
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(run->spool_fd, buf, sizeof(buf))) > 0)
+      if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+        break;
+  }
   fflush(stdout);
 }
 
 static void record(struct ctx *c, struct job_run *run) {
-  if (run->res.outcome == OUT_OK && run->spool_fd >= 0)
-    copy_spool(run->spool_fd);
+  if (run->res.outcome == OUT_OK && c->cfg.spool)
+    copy_spool(run);
   report_record(c->rep, run);
   progress_job_done(c->prog, run);
   /* once stopping, a second signal exits at once: keep nothing buffered */
@@ -697,7 +703,9 @@ static int prepare(struct ctx *c, struct diag *d) {
   uint64_t total = 0;
   c->chk.ids = seen_create();
   c->chk.outputs = seen_create();
-  c->chk.derive = true;
+  /* names are derived (and checked for clashes) only when files are
+   * written under an output directory: not for stdout or --output FILE */
+  c->chk.derive = !stdout_mode(c->o) && !c->o->output;
   if (!c->chk.ids || !c->chk.outputs)
     return snprintf(d->text, sizeof(d->text), "out of memory"), -1;
   if (c->o->checksum && checksums_load(c->o->checksum, &c->sums, d) < 0)
@@ -786,6 +794,7 @@ static int run_root(struct ctx *c, rt_runtime *rt) {
   pthread_t sig;
   pthread_create(&sig, NULL, signal_main, c->stop_tok);
   pthread_detach(sig);
+  c->cfg.easy = fetch_easy_cache_create(rt_runtime_workers(rt));
   if (pthread_create(&c->reader, NULL, reader_main, c) != 0)
     return -1;
   c->reader_started = true;
@@ -898,6 +907,10 @@ int run_main(const struct cli_opts *o, bool *abandoned) {
         status = EXIT_APP_ERRORS;
     }
     rt_joinset_destroy(c->set);
+    /* the cached easy handles go after the workers (their only users) and
+     * before the runtime's share handle, which they are still attached to */
+    rt_runtime_shutdown(rt, UINT32_MAX);
+    fetch_easy_cache_destroy(c->cfg.easy);
     rt_runtime_destroy(rt);
   }
   hosts_destroy(c->hosts);
