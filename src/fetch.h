@@ -54,20 +54,20 @@ struct fetch_cfg {
   bool resume; /* --continue: append to an existing .part */
   bool skip_existing;
   bool do_fsync;
-  rt_sem *slots;              /* -j slots, when tasks may outnumber them */
-  struct progress_live *live; /* counters for the progress display */
+  rt_sem *slots;                 /* -j slots, when tasks may outnumber them */
+  struct progress_live *live;    /* counters for the progress display */
   struct fetch_easy_cache *easy; /* reusable easy handles, per worker */
-  bool verbose;               /* -v: a line per attempt on stderr */
-  const char *panic_ids;      /* JFETCH_PANIC_JOB, comma-separated */
-  const char *hang_ids;       /* JFETCH_HANG_JOB */
+  bool verbose;                  /* -v: a line per attempt on stderr */
+  const char *panic_ids;         /* JFETCH_PANIC_JOB, comma-separated */
+  const char *hang_ids;          /* JFETCH_HANG_JOB */
 };
 
 struct job_run {
   struct job job;
   char *rel; /* output path under od; NULL for stdout */
   struct job_result res;
-  int spool_fd;      /* stdout spool spilled to a file, -1 if none */
-  char *spool_buf;   /* stdout spool in memory (up to SPOOL_MEM) */
+  int spool_fd;    /* stdout spool spilled to a file, -1 if none */
+  char *spool_buf; /* stdout spool in memory (up to SPOOL_MEM) */
   size_t spool_len, spool_cap;
   uint64_t start_ns; /* when the root spawned its task */
   rt_sem *host_sem;  /* --per-host slots of its host, or NULL */

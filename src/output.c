@@ -237,10 +237,15 @@ int output_file_open(output_dir *od, const char *rel, bool create_dirs,
                      bool resume, struct output_file *f) {
   memset(f, 0, sizeof(*f));
   f->fd = f->dirfd = -1;
-  const char *leaf;
-  f->dirfd = walk(od->fd, rel, create_dirs, &leaf);
-  if (f->dirfd < 0)
-    return -1;
+  const char *leaf = rel;
+  if (strchr(rel, '/')) {
+    f->dirfd = walk(od->fd, rel, create_dirs, &leaf);
+    f->own_dirfd = true;
+    if (f->dirfd < 0)
+      return -1;
+  } else {
+    f->dirfd = od->fd; /* a flat name: no descriptor to open and close */
+  }
   size_t n = strlen(leaf);
   f->name = strdup(leaf);
   f->part = malloc(n + sizeof(".part"));
@@ -297,7 +302,8 @@ int output_file_commit(struct output_file *f, bool do_fsync) {
   int e = errno;
   if (rc < 0)
     unlinkat(f->dirfd, f->part, 0);
-  close(f->dirfd);
+  if (f->own_dirfd)
+    close(f->dirfd);
   f->dirfd = -1;
   free(f->name);
   free(f->part);
@@ -312,7 +318,8 @@ void output_file_abort(struct output_file *f, bool keep) {
   if (f->dirfd >= 0) {
     if (!keep && f->part)
       unlinkat(f->dirfd, f->part, 0);
-    close(f->dirfd);
+    if (f->own_dirfd)
+      close(f->dirfd);
   }
   f->fd = f->dirfd = -1;
   free(f->name);

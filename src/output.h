@@ -44,11 +44,12 @@ const char *output_dir_path(const output_dir *od);
  * with keep, leaves it for a later --continue).
  */
 struct output_file {
-  int dirfd;    /* directory holding the file (owned) */
-  int fd;       /* the .part file (owned) */
-  char *name;   /* final base name */
-  char *part;   /* base name + ".part" */
-  off_t offset; /* bytes already in the .part when opened (resume) */
+  int dirfd;      /* directory holding the file */
+  int fd;         /* the .part file (owned) */
+  bool own_dirfd; /* dirfd was opened for this file (else the output dir's) */
+  char *name;     /* final base name */
+  char *part;     /* base name + ".part" */
+  off_t offset;   /* bytes already in the .part when opened (resume) */
 };
 
 /*

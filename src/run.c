@@ -64,6 +64,7 @@ struct feed {
   struct job_run *q[FEED_CAP];
   size_t head, len;
   bool done, failed, stop;
+  bool reader_waiting; /* on `room` */
   struct diag err;
   rt_notify *ready;
 };
@@ -85,6 +86,8 @@ struct ctx {
   struct progress *prog;
   struct progress_live live;
   uint64_t total; /* jobs counted by the first pass (this shard) */
+  bool unflushed; /* stdout holds records or bodies not yet written */
+  uint64_t flushed_at;
   enum stop stop;
   uint64_t deadline_ns;
   pthread_t reader;
@@ -249,30 +252,41 @@ static int validate(struct ctx *c, uint64_t *total, struct diag *d) {
 /* ---- the reader thread
  * -------------------------------------------------------- */
 
-static bool feed_push(struct feed *f, struct job_run *run) {
+/* The reader hands jobs over in batches, and the root wakes it only when
+ * the queue has drained to half: a job costs no lock round trip and no
+ * wake-up of its own (one each per job made the queue the bottleneck of a
+ * run of tiny responses). */
+#define FEED_BATCH 64
+
+static bool feed_push(struct feed *f, struct job_run **batch, size_t n) {
   pthread_mutex_lock(&f->mu);
-  while (f->len == FEED_CAP && !f->stop)
+  while (FEED_CAP - f->len < n && !f->stop) {
+    f->reader_waiting = true;
     pthread_cond_wait(&f->room, &f->mu);
+  }
+  f->reader_waiting = false;
   bool ok = !f->stop;
-  if (ok)
-    f->q[(f->head + f->len++) % FEED_CAP] = run;
+  for (size_t i = 0; ok && i < n; i++)
+    f->q[(f->head + f->len++) % FEED_CAP] = batch[i];
   pthread_mutex_unlock(&f->mu);
   if (ok)
     rt_notify_one(f->ready);
   return ok;
 }
 
-static struct job_run *feed_pop(struct feed *f) {
-  struct job_run *run = NULL;
+/* Takes up to max queued jobs. */
+static size_t feed_pop(struct feed *f, struct job_run **out, size_t max) {
   pthread_mutex_lock(&f->mu);
-  if (f->len) {
-    run = f->q[f->head];
+  size_t n = f->len < max ? f->len : max;
+  for (size_t i = 0; i < n; i++) {
+    out[i] = f->q[f->head];
     f->head = (f->head + 1) % FEED_CAP;
-    f->len--;
-    pthread_cond_signal(&f->room);
   }
+  f->len -= n;
+  if (n && f->reader_waiting && f->len <= FEED_CAP / 2)
+    pthread_cond_signal(&f->room);
   pthread_mutex_unlock(&f->mu);
-  return run;
+  return n;
 }
 
 static void run_free(struct job_run *run) {
@@ -331,35 +345,44 @@ static struct job_run *make_run(struct ctx *c, jobs_src *s, struct job *j,
   return run;
 }
 
+/* Reads every source, handing jobs to the root in batches; from a source
+ * that can block (stdin) one at a time, so a slow producer's jobs start at
+ * once. */
 static void *reader_main(void *arg) {
   struct ctx *c = arg;
   struct feed *f = &c->feed;
   struct diag d = {{0}};
   bool failed = false;
-  for (size_t i = 0; i < c->srcs.n && !failed; i++) {
+  struct job_run *batch[FEED_BATCH];
+  size_t n = 0;
+  for (size_t i = 0; i < c->srcs.n && !failed && !f->stop; i++) {
     jobs_src *s = c->srcs.src[i];
+    size_t want = jobs_src_seekable(s) ? FEED_BATCH : 1;
     struct job j;
     int rc;
     while ((rc = jobs_src_next(s, &j, &d)) == 1) {
       struct job_run *run = make_run(c, s, &j, &d);
       job_free(&j);
-      if (run && !in_shard(c->o, &run->job)) {
+      if (!run) {
+        failed = true;
+        break;
+      }
+      if (!in_shard(c->o, &run->job)) {
         run_free(run);
         continue;
       }
-      if (!run || !feed_push(f, run)) {
-        if (run)
-          run_free(run);
-        failed = !run;
+      batch[n++] = run;
+      if (n == want && !feed_push(f, batch, n))
         break;
-      }
+      n = n == want ? 0 : n;
     }
     if (rc < 0)
       failed = true;
     next_source(&c->chk);
-    if (f->stop)
-      break;
   }
+  if (n && !feed_push(f, batch, n))
+    for (size_t k = 0; k < n; k++)
+      run_free(batch[k]);
   pthread_mutex_lock(&f->mu);
   f->done = true;
   f->failed = failed;
@@ -388,7 +411,6 @@ static const char *stop_reason(enum stop s, bool started) {
 /* Writes a finished job's spooled body to stdout, whole: from memory, or
  * from the temporary file it spilled into. */
 static void copy_spool(struct job_run *run) {
-  fflush(stdout);
   if (run->spool_buf) {
     if (fwrite(run->spool_buf, 1, run->spool_len, stdout) != run->spool_len)
       return;
@@ -399,13 +421,14 @@ static void copy_spool(struct job_run *run) {
       if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
         break;
   }
-  fflush(stdout);
+  /* no flush: stdout is flushed whenever the root is about to wait */
 }
 
 static void record(struct ctx *c, struct job_run *run) {
   if (run->res.outcome == OUT_OK && c->cfg.spool)
     copy_spool(run);
   report_record(c->rep, run);
+  c->unflushed = true;
   progress_job_done(c->prog, run);
   /* once stopping, a second signal exits at once: keep nothing buffered */
   if (c->stop)
@@ -444,31 +467,42 @@ static void finished(struct ctx *c, rt_join *j) {
   record(c, run);
 }
 
+static void spawn_one(struct ctx *c, struct job_run *run) {
+  if (c->stop) {
+    record_unstarted(c, run);
+    return;
+  }
+  if (c->hosts && (run->host = hosts_get(c->hosts, run->job.url)))
+    run->host_sem = hosts_sem(run->host);
+  unsigned char state[1024];
+  size_t size;
+  fetch_task_state(run, state, &size);
+  run->start_ns = rt_now();
+  int rc =
+      rt_joinset_spawn(c->set, &fetch_task_type, state, size, (uintptr_t)run);
+  if (rc != 0) {
+    if (run->host)
+      hosts_put(c->hosts, run->host);
+    run->res.outcome = OUT_APP_ERROR;
+    run->res.error_kind = "other";
+    run->res.error = strdup(rt_strerror(rc));
+    record(c, run);
+    return;
+  }
+  c->inflight++;
+}
+
 static void spawn_ready(struct ctx *c) {
-  struct job_run *run;
-  while ((c->stop || c->inflight < c->window) && (run = feed_pop(&c->feed))) {
-    if (c->stop) {
-      record_unstarted(c, run);
-      continue;
-    }
-    if (c->hosts && (run->host = hosts_get(c->hosts, run->job.url)))
-      run->host_sem = hosts_sem(run->host);
-    unsigned char state[1024];
-    size_t size;
-    fetch_task_state(run, state, &size);
-    run->start_ns = rt_now();
-    int rc =
-        rt_joinset_spawn(c->set, &fetch_task_type, state, size, (uintptr_t)run);
-    if (rc != 0) {
-      if (run->host)
-        hosts_put(c->hosts, run->host);
-      run->res.outcome = OUT_APP_ERROR;
-      run->res.error_kind = "other";
-      run->res.error = strdup(rt_strerror(rc));
-      record(c, run);
-      continue;
-    }
-    c->inflight++;
+  struct job_run *batch[FEED_BATCH];
+  for (;;) {
+    size_t room = c->stop                   ? FEED_BATCH
+                  : c->window > c->inflight ? c->window - c->inflight
+                                            : 0;
+    size_t n = feed_pop(&c->feed, batch, room < FEED_BATCH ? room : FEED_BATCH);
+    if (n == 0)
+      return;
+    for (size_t i = 0; i < n; i++)
+      spawn_one(c, batch[i]);
   }
 }
 
@@ -495,6 +529,20 @@ static bool feed_finished(struct ctx *c) {
   return fin;
 }
 
+/* stdout is flushed at most every FLUSH_NS while output is pending:
+ * prompt for a reader, and no write() per record when jobs finish by the
+ * thousand. */
+#define FLUSH_NS 100000000u
+
+static void maybe_flush(struct ctx *c, bool now) {
+  uint64_t t = rt_now();
+  if (c->unflushed && (now || t - c->flushed_at >= FLUSH_NS)) {
+    report_flush(c->rep);
+    c->unflushed = false;
+    c->flushed_at = t;
+  }
+}
+
 static int wait_any(rt_cx *cx, struct ctx *c) {
   rt_join j;
   if (c->inflight && rt_joinset_join_next(cx, c->set, &j) == 0) {
@@ -518,6 +566,8 @@ static int wait_any(rt_cx *cx, struct ctx *c) {
   uint64_t tick = progress_next_tick(c->prog);
   if (tick && rt_sleep_until(cx, tick) == RT_READY)
     return RT_READY;
+  if (c->unflushed && rt_sleep_until(cx, c->flushed_at + FLUSH_NS) == RT_READY)
+    return RT_READY;
   return RT_PENDING;
 }
 
@@ -537,11 +587,11 @@ static int root_poll(rt_cx *cx, void *p, void **out) {
       break;
     if (c->stop == STOP_BAD_INPUT && c->inflight == 0)
       break;
-    report_flush(c->rep);
+    maybe_flush(c, false);
     progress_tick(c->prog, false);
     RT_AWAIT(st->pc, wait_any(cx, c));
   }
-  report_flush(c->rep);
+  maybe_flush(c, true);
   RT_END(st->pc);
   return RT_READY;
 }
@@ -757,8 +807,10 @@ static bool cleanup(struct ctx *c) {
     }
     pthread_join(c->reader, NULL);
   }
-  for (struct job_run *r; (r = feed_pop(&c->feed));)
-    run_free(r);
+  struct job_run *left[FEED_BATCH];
+  for (size_t n; (n = feed_pop(&c->feed, left, FEED_BATCH));)
+    for (size_t i = 0; i < n; i++)
+      run_free(left[i]);
   close_sources(&c->srcs);
   seen_destroy(c->chk.ids);
   seen_destroy(c->chk.outputs);

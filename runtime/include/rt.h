@@ -135,6 +135,8 @@ typedef struct rt_config {
   unsigned global_queue_interval; /* polls between injection-queue checks;
                                      0 = 31 */
   unsigned budget;                /* coop budget per poll; 0 = 128 */
+  unsigned max_idle_connections;  /* idle connections each worker's multi
+                                     keeps for reuse; 0 = 512 */
 } rt_config;
 
 /* Fills *cfg with the defaults (all zero, meaning "choose"). */

@@ -225,6 +225,12 @@ static struct rt__curl *curl_of(struct rt__driver *d) {
   curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
   curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
   curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+  /* libcurl's default keeps 4 idle connections per easy handle currently
+   * added: a worker that has a moment with few transfers closes the
+   * connections it will want again a moment later, and every job pays a
+   * connect.  A fixed cap keeps them. */
+  curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS,
+                    (long)d->rt->cfg.max_idle_connections);
   d->curl = c;
   return c;
 }

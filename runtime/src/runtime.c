@@ -27,6 +27,7 @@ void rt_config_init(rt_config *cfg) {
   cfg->event_interval = 0;
   cfg->global_queue_interval = 0;
   cfg->budget = 0;
+  cfg->max_idle_connections = 0;
 }
 
 static void config_normalize(rt_config *c) {
@@ -44,6 +45,8 @@ static void config_normalize(rt_config *c) {
     c->global_queue_interval = 31;
   if (c->budget == 0)
     c->budget = 128;
+  if (c->max_idle_connections == 0)
+    c->max_idle_connections = 512;
 }
 
 rt_runtime *rt__task_runtime(rt_task *t) {

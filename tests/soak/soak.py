@@ -200,7 +200,11 @@ def phase2(jfetch, base, tmp, fails):
             break
         lines.append(line)
     p.send_signal(signal.SIGINT)
-    rest, err = p.communicate(timeout=60)
+    # read on through the same buffered reader: communicate() would read
+    # the raw pipe and lose what readline() already buffered
+    rest = p.stdout.read()
+    p.stderr.read()
+    p.wait(timeout=60)
     lines += rest.splitlines()
     recs = {}
     for line in lines:
