@@ -92,6 +92,8 @@ struct ctx {
   uint64_t deadline_ns;
   pthread_t reader;
   bool reader_started;
+  pthread_t sig;      /* waits for SIGINT/SIGTERM */
+  bool sig_started;
   char *fixed_rel; /* --output FILE: the leaf name of FILE */
 };
 
@@ -843,9 +845,8 @@ static int run_root(struct ctx *c, rt_runtime *rt) {
   pthread_mutex_init(&c->feed.mu, NULL);
   pthread_cond_init(&c->feed.room, NULL);
   rt_runtime_enter(rt);
-  pthread_t sig;
-  pthread_create(&sig, NULL, signal_main, c->stop_tok);
-  pthread_detach(sig);
+  c->sig_started = pthread_create(&c->sig, NULL, signal_main,
+                                  c->stop_tok) == 0;
   c->cfg.easy = fetch_easy_cache_create(rt_runtime_workers(rt));
   if (pthread_create(&c->reader, NULL, reader_main, c) != 0)
     return -1;
@@ -957,6 +958,11 @@ int run_main(const struct cli_opts *o, bool *abandoned) {
         report_summary(c->rep, stderr, wall);
       if (report_close(c->rep, wall, status) < 0 && status == EXIT_ALL_OK)
         status = EXIT_APP_ERRORS;
+    }
+    if (c->sig_started) {
+      /* sigwait is a cancellation point: end the signal thread cleanly */
+      pthread_cancel(c->sig);
+      pthread_join(c->sig, NULL);
     }
     rt_joinset_destroy(c->set);
     /* the cached easy handles go after the workers (their only users) and
