@@ -268,7 +268,7 @@ static int parse_seconds(const struct opt *o, const char *v, double *out,
 
 static int parse_ms(const struct opt *o, const char *v, long *out,
                     struct diag *d) {
-  double s;
+  double s = 0;
   if (parse_seconds(o, v, &s, d) < 0)
     return -1;
   *out = (long)ceil(s * 1000.0);
@@ -337,8 +337,8 @@ static int check_header(const char *h, struct diag *d) {
 
 static int apply(const struct opt *o, char *v, struct cli_opts *c,
                  struct diag *d) {
-  unsigned long n;
-  double s;
+  unsigned long n = 0;
+  double s = 0;
   switch (o->id) {
   case O_CACERT: c->cacert = v; return 0;
   case O_CHECK: c->check = true; return 0;

@@ -300,7 +300,7 @@ static int jkey_id_number(struct jctx *c, uint32_t vi, struct job *j) {
 }
 
 static int jkey_id(struct jctx *c, const cJSON *v, uint32_t vi, struct job *j) {
-  size_t n;
+  size_t n = 0;
 
   if (cJSON_IsNumber(v))
     return jkey_id_number(c, vi, j);
@@ -330,7 +330,7 @@ static int jkey_output(struct jctx *c, const cJSON *v, uint32_t vi,
 static int jkey_method(struct jctx *c, const cJSON *v, uint32_t vi,
                        struct job *j) {
   const char *why;
-  size_t n;
+  size_t n = 0;
 
   if (jstring(c, v, vi, 1, JOBS_MAX_METHOD, &n) < 0)
     return -1;
@@ -402,7 +402,7 @@ static int jkey_headers(struct jctx *c, const cJSON *v, uint32_t vi,
 
 static int jkey_body(struct jctx *c, const cJSON *v, uint32_t vi,
                      struct job *j) {
-  size_t n;
+  size_t n = 0;
 
   if (jstring(c, v, vi, 0, JOB_MAX_BODY, &n) < 0 ||
       jcopy(c, vi, &j->body, v->valuestring, n) < 0)
@@ -489,7 +489,7 @@ static int jkey_expect(struct jctx *c, const cJSON *v, uint32_t vi,
 
 static int jkey_output_dir(struct jctx *c, const cJSON *v, uint32_t vi,
                            struct job *j) {
-  size_t n;
+  size_t n = 0;
 
   (void)j;
   if (jstring(c, v, vi, 1, JOB_MAX_PATH, &n) < 0)
