@@ -312,7 +312,9 @@ uint64_t rt_now(void);
 
 /* 0 once rt_now() >= deadline_ns; otherwise RT_PENDING, with a timer on
  * this worker's event loop (the task stays on this worker while the timer
- * is registered).  Task context.  Cost: O(log n) in the worker's timers. */
+ * is registered).  Task context.  Cost: O(log n) in the worker's timers.
+ * Errors: RT_ENOMEM; RT_EINVAL past 4095 timers and transfers registered
+ * by one task at once. */
 int rt_sleep_until(rt_cx *cx, uint64_t deadline_ns);
 
 /*

@@ -286,11 +286,16 @@ static int start(rt_cx *cx, rt_xfer *x) {
   struct rt__wait *w = rt__wait_new(cx, RT__W_XFER, x);
   if (!w)
     return RT_ENOMEM;
+  if (rt__pin(cx) != 0) {
+    rt__wait_release(cx->task, w);
+    return RT_EINVAL;
+  }
   struct rt__xwait *xw = rt__xwait_of(w);
   curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (char *)x);
   curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(x->easy, CURLOPT_SHARE, cx->d->rt->share);
   if (curl_multi_add_handle(c->multi, x->easy) != CURLM_OK) {
+    rt__unpin(cx->task);
     rt__wait_release(cx->task, w);
     return RT_ECURL;
   }
@@ -300,7 +305,6 @@ static int start(rt_cx *cx, rt_xfer *x) {
   x->d = cx->d;
   x->state = XF_RUNNING;
   cx->d->n_watchers++;
-  rt__pin(cx);
   return RT_PENDING;
 }
 

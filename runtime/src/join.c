@@ -86,10 +86,11 @@ bool rt__join_waker_set(rt_task *t, uintptr_t jw) {
 /* Moves a completed task's result into *out and drops the handle's
  * reference.  The output now belongs to the caller. */
 void rt__join_take(rt_task *t, rt_join *out) {
-  rt_join j = {.status = t->result, .value = NULL, .panic = NULL, .tag = 0};
-  if (t->result == RT_JOIN_OK)
+  int result = rt__task_result(t);
+  rt_join j = {.status = result, .value = NULL, .panic = NULL, .tag = 0};
+  if (result == RT_JOIN_OK)
     j.value = t->out.value;
-  else if (t->result == RT_JOIN_PANICKED)
+  else if (result == RT_JOIN_PANICKED)
     j.panic = t->out.panic;
   t->out.value = NULL;
   if (out)

@@ -11,7 +11,7 @@
  *                the root task on the calling thread.
  *   rt__worker   a driver plus a stealable ring (SPMC, lock-free), a LIFO
  *                slot, the thread, and the panic landing pad.
- *   rt_task      header + state.  112 bytes of header; see the state word.
+ *   rt_task      header + state.  96 bytes of header; see the state word.
  *
  * A task is "pinned" while it holds a registration that lives on an event
  * loop (a timer, a transfer) and always when it is a block_on root: it is
@@ -49,7 +49,15 @@
 #define RT__JOIN_INTEREST (1u << 3) /* a JoinHandle still exists */
 #define RT__JOIN_WAKER (1u << 4)    /* join_waker field is set */
 #define RT__CANCELLED (1u << 5)     /* abort requested */
-#define RT__REF_ONE (1u << 6)
+/* the join status (enum rt_join_status), set in the same step as COMPLETE */
+#define RT__RESULT_SHIFT 6
+#define RT__RESULT_MASK (3u << RT__RESULT_SHIFT)
+/* count of loop-bound registrations (timers, transfers; +1 for a block_on
+ * root): the task is pinned to its home driver while it is not zero */
+#define RT__PIN_ONE (1u << 8)
+#define RT__PIN_MAX 4095u
+#define RT__PIN_MASK (RT__PIN_MAX << 8)
+#define RT__REF_ONE (1u << 20)
 #define RT__FLAGS ((uint64_t)RT__REF_ONE - 1)
 
 /* join_waker tags: a task (holds a ref), a blocked thread, a JoinSet core */
@@ -118,10 +126,7 @@ struct rt_task {
   struct rt__wait w0;
   struct rt__xwait *xw;
   uint32_t set_index;
-  uint32_t reg_slot;      /* registry slot while live */
-  uint8_t result;         /* enum rt_join_status, set before COMPLETE */
-  _Atomic uint8_t pinned; /* count of loop-bound registrations (+1 root) */
-  uint8_t pad_[2];
+  uint32_t reg_slot; /* registry slot while live */
   _Alignas(16) unsigned char data[];
 };
 
@@ -230,6 +235,15 @@ extern _Thread_local rt_runtime *rt__tls_rt;
 extern _Thread_local struct rt__driver *rt__tls_driver;
 extern _Thread_local struct rt__pad *rt__tls_pad;
 
+static inline int rt__task_result(rt_task *t) {
+  uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
+  return (int)((s & RT__RESULT_MASK) >> RT__RESULT_SHIFT);
+}
+
+static inline bool rt__task_pinned(rt_task *t) {
+  return atomic_load_explicit(&t->state, memory_order_relaxed) & RT__PIN_MASK;
+}
+
 static inline struct rt__worker *rt__worker_of(struct rt__driver *d) {
   return d && d->index >= 0 ? (struct rt__worker *)d : NULL;
 }
@@ -295,7 +309,7 @@ void rt__waits_sweep(rt_task *t);                      /* after PENDING */
 void rt__waits_drop_all(rt_task *t);                   /* task ends */
 rt_task *rt__wait_task(struct rt__wait *w);
 struct rt__xwait *rt__xwait_of(struct rt__wait *w);
-void rt__pin(rt_cx *cx);
+int rt__pin(rt_cx *cx); /* 0, or RT_EINVAL past RT__PIN_MAX */
 void rt__unpin(rt_task *t);
 bool rt__coop(rt_cx *cx);
 /* waiter list helpers, under the waitable's lock */

@@ -303,7 +303,7 @@ int rt_block_on(rt_runtime *rt, const rt_task_type *type, const void *state,
     goto out;
   }
   atomic_store(&t->home, d);
-  atomic_store(&t->pinned, 1);
+  atomic_fetch_add(&t->state, RT__PIN_ONE); /* a root never leaves */
   if (rt__registry_add(rt, t) != 0) {
     free(t);
     rc = RT_ESHUTDOWN;

@@ -278,7 +278,7 @@ void rt__schedule(rt_task *t, bool yield) {
   struct rt__driver *cur = rt__tls_driver;
   struct rt__driver *home =
       atomic_load_explicit(&t->home, memory_order_relaxed);
-  if (atomic_load_explicit(&t->pinned, memory_order_relaxed)) {
+  if (rt__task_pinned(t)) {
     if (home == cur)
       rt__driver_local_push(cur, t);
     else

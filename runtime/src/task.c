@@ -51,8 +51,6 @@ rt_task *rt__task_alloc(const rt_task_type *type, const void *state,
   t->w0.embedded = 1;
   t->xw = NULL;
   t->set_index = 0;
-  t->result = RT_JOIN_OK;
-  atomic_init(&t->pinned, (uint8_t)0);
   t->reg_slot = 0;
   if (size)
     memcpy(t->data, state, size);
@@ -103,9 +101,10 @@ void rt__task_wake_val(rt_task *t) {
 /* ---- completion --------------------------------------------------------- */
 
 void rt__output_drop(rt_task *t) {
-  if (t->result == RT_JOIN_PANICKED) {
+  int result = rt__task_result(t);
+  if (result == RT_JOIN_PANICKED) {
     free(t->out.panic);
-  } else if (t->result == RT_JOIN_OK && t->type->drop_output && t->out.value) {
+  } else if (result == RT_JOIN_OK && t->type->drop_output && t->out.value) {
     t->type->drop_output(t->out.value);
   }
   t->out.value = NULL;
@@ -113,12 +112,12 @@ void rt__output_drop(rt_task *t) {
 
 void rt__task_complete(rt_task *t, int status, void *payload) {
   rt__registry_remove(rt__task_runtime(t), t);
-  t->result = (uint8_t)status;
   t->out.value = payload;
   uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
   uint64_t ns;
   do {
-    ns = (s & ~(uint64_t)RT__RUNNING) | RT__COMPLETE;
+    ns = (s & ~(uint64_t)RT__RUNNING) | RT__COMPLETE |
+         ((uint64_t)status << RT__RESULT_SHIFT);
   } while (!atomic_compare_exchange_weak_explicit(
       &t->state, &s, ns, memory_order_acq_rel, memory_order_relaxed));
   if (!(s & RT__JOIN_INTEREST))

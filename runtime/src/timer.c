@@ -70,9 +70,12 @@ int rt_sleep_until(rt_cx *cx, uint64_t deadline_ns) {
   w = rt__wait_new(cx, RT__W_TIMER, key);
   if (!w)
     return RT_ENOMEM;
+  if (rt__pin(cx) != 0) {
+    rt__wait_release(cx->task, w);
+    return RT_EINVAL;
+  }
   struct rt__xwait *x = rt__xwait_of(w);
   x->d = cx->d;
-  rt__pin(cx);
   ev_init(&x->u.timer, timer_cb);
   x->u.timer.data = x;
   timer_arm(x, deadline_ns);

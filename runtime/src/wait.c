@@ -142,14 +142,21 @@ void rt__waits_drop_all(rt_task *t) {
   }
 }
 
-void rt__pin(rt_cx *cx) {
+int rt__pin(rt_cx *cx) {
   rt_task *t = cx->task;
-  if (atomic_fetch_add_explicit(&t->pinned, 1, memory_order_relaxed) == 0)
+  uint64_t prev =
+      atomic_fetch_add_explicit(&t->state, RT__PIN_ONE, memory_order_relaxed);
+  if ((prev & RT__PIN_MASK) == RT__PIN_MASK) {
+    atomic_fetch_sub_explicit(&t->state, RT__PIN_ONE, memory_order_relaxed);
+    return RT_EINVAL; /* RT__PIN_MAX timers and transfers at once */
+  }
+  if (!(prev & RT__PIN_MASK))
     atomic_store_explicit(&t->home, cx->d, memory_order_relaxed);
+  return 0;
 }
 
 void rt__unpin(rt_task *t) {
-  atomic_fetch_sub_explicit(&t->pinned, 1, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&t->state, RT__PIN_ONE, memory_order_relaxed);
 }
 
 bool rt__coop(rt_cx *cx) {
