@@ -39,6 +39,7 @@ struct rt_xfer {
   struct rt__xwait *reg; /* the waiting registration, if any */
   struct rt__driver *d;  /* whose multi holds it while RUNNING */
   int state;
+  bool moved; /* migrated to d, counted in d->xfers, not yet started */
   CURLcode result;
 };
 
@@ -115,6 +116,7 @@ static void check_done(struct rt__curl *c) {
     curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
     curl_multi_remove_handle(c->multi, e); /* msg is invalid from here */
     c->d->n_watchers--;
+    atomic_fetch_sub_explicit(&c->d->xfers, 1, memory_order_relaxed);
     x->state = XF_DONE;
     x->result = res;
     if (x->reg) {
@@ -264,6 +266,9 @@ static void xfer_unregister(rt_xfer *x) {
     curl_multi_remove_handle(c->multi, x->easy);
     x->d->n_watchers--;
   }
+  if (x->state == XF_RUNNING || x->moved)
+    atomic_fetch_sub_explicit(&x->d->xfers, 1, memory_order_relaxed);
+  x->moved = false;
   x->state = XF_IDLE;
   if (x->reg) {
     x->reg->u.xfer = NULL;
@@ -279,15 +284,61 @@ void rt__xfer_wait_cancel(struct rt__wait *w) {
   rt__unpin(xw->task);
 }
 
+/* The worker with the fewest transfers, when it has at least two fewer
+ * than this one: a task free to move (nothing else holds it here) starts
+ * its transfer there instead, so one worker's multi does not end up with
+ * every big download while the other idles (tasks spawned in a burst all
+ * land on whichever worker polled them first).  Counts are read without
+ * locks; a stale one only costs a worse choice. */
+static struct rt__driver *lighter_worker(rt_cx *cx) {
+  struct rt__driver *d = cx->d;
+  rt_runtime *rt = d->rt;
+  if (!rt__worker_of(d) || rt->nworkers < 2 || rt__task_pinned(cx->task))
+    return NULL;
+  unsigned mine = atomic_load_explicit(&d->xfers, memory_order_relaxed);
+  if (mine < 2)
+    return NULL;
+  struct rt__driver *best = NULL;
+  unsigned least = mine - 1;
+  for (unsigned i = 0; i < rt->nworkers; i++) {
+    struct rt__driver *o = &rt->workers[i]->d;
+    unsigned n = atomic_load_explicit(&o->xfers, memory_order_relaxed);
+    if (o != d && n < least) {
+      best = o;
+      least = n;
+    }
+  }
+  return best;
+}
+
 static int start(rt_cx *cx, rt_xfer *x) {
+  bool counted = false;
+  if (x->moved) { /* arrived: the count taken on the way is ours */
+    x->moved = false;
+    counted = x->d == cx->d;
+    if (!counted)
+      atomic_fetch_sub_explicit(&x->d->xfers, 1, memory_order_relaxed);
+  }
+  if (!counted) {
+    struct rt__driver *to = lighter_worker(cx);
+    if (to) {
+      atomic_fetch_add_explicit(&to->xfers, 1, memory_order_relaxed);
+      x->moved = true;
+      x->d = to;
+      cx->migrate_to = to;
+      return RT_PENDING;
+    }
+    atomic_fetch_add_explicit(&cx->d->xfers, 1, memory_order_relaxed);
+  }
   struct rt__curl *c = curl_of(cx->d);
-  if (!c)
+  struct rt__wait *w = c ? rt__wait_new(cx, RT__W_XFER, x) : NULL;
+  if (!w) {
+    atomic_fetch_sub_explicit(&cx->d->xfers, 1, memory_order_relaxed);
     return RT_ENOMEM;
-  struct rt__wait *w = rt__wait_new(cx, RT__W_XFER, x);
-  if (!w)
-    return RT_ENOMEM;
+  }
   if (rt__pin(cx) != 0) {
     rt__wait_release(cx->task, w);
+    atomic_fetch_sub_explicit(&cx->d->xfers, 1, memory_order_relaxed);
     return RT_EINVAL;
   }
   struct rt__xwait *xw = rt__xwait_of(w);
@@ -297,6 +348,7 @@ static int start(rt_cx *cx, rt_xfer *x) {
   if (curl_multi_add_handle(c->multi, x->easy) != CURLM_OK) {
     rt__unpin(cx->task);
     rt__wait_release(cx->task, w);
+    atomic_fetch_sub_explicit(&cx->d->xfers, 1, memory_order_relaxed);
     return RT_ECURL;
   }
   xw->d = cx->d;

@@ -136,6 +136,7 @@ struct rt_cx {
   rt_task *task;
   unsigned budget;
   bool self_notified; /* woken during its own poll: re-queue at the back */
+  struct rt__driver *migrate_to; /* after this poll, run there instead */
 };
 
 /* ---- panic landing ------------------------------------------------------ */
@@ -161,8 +162,9 @@ struct rt__driver {
   rt_task *inbox_head, *inbox_tail;
   _Atomic size_t inbox_len;
   _Atomic int parked;
-  unsigned n_watchers; /* active timers, ios and transfers on the loop */
-  unsigned tick;       /* block_on driver: polls so far */
+  unsigned n_watchers;    /* active timers, ios and transfers on the loop */
+  _Atomic unsigned xfers; /* transfers in this driver's multi */
+  unsigned tick;          /* block_on driver: polls so far */
   struct rt_cx cx;
   struct rt__pad pad;
   void *curl;      /* struct rt__curl, created on first transfer */
@@ -295,6 +297,7 @@ void rt__notify_idle(rt_runtime *rt);
 int rt__driver_init(struct rt__driver *d, rt_runtime *rt, int index);
 void rt__driver_fini(struct rt__driver *d);
 void rt__driver_wake(struct rt__driver *d);
+void rt__inbox_push(struct rt__driver *d, rt_task *t); /* + wake */
 void *rt__worker_main(void *arg);
 void rt__driver_local_push(struct rt__driver *d, rt_task *t);
 rt_task *rt__driver_local_pop(struct rt__driver *d);

@@ -242,7 +242,7 @@ void rt__driver_wake(struct rt__driver *d) {
     claim_parked(d, PARK_INBOX);
 }
 
-static void inbox_push(struct rt__driver *d, rt_task *t) {
+void rt__inbox_push(struct rt__driver *d, rt_task *t) {
   t->next = NULL;
   pthread_mutex_lock(&d->inbox_mu);
   if (d->inbox_tail)
@@ -282,7 +282,7 @@ void rt__schedule(rt_task *t, bool yield) {
     if (home == cur)
       rt__driver_local_push(cur, t);
     else
-      inbox_push(home, t);
+      rt__inbox_push(home, t);
     return;
   }
   struct rt__worker *w = rt__worker_of(cur);
@@ -471,6 +471,8 @@ int rt__driver_init(struct rt__driver *d, rt_runtime *rt, int index) {
   d->inbox_head = d->inbox_tail = NULL;
   atomic_init(&d->inbox_len, 0);
   atomic_init(&d->parked, PARK_RUNNING);
+  atomic_init(&d->xfers, 0);
+  d->cx.migrate_to = NULL;
   d->n_watchers = 0;
   d->cx.d = d;
   d->cx.task = NULL;

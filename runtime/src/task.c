@@ -216,6 +216,7 @@ void rt__task_run(struct rt__driver *d, rt_task *t) {
   cx->task = t;
   cx->budget = d->rt->cfg.budget;
   cx->self_notified = false;
+  cx->migrate_to = NULL;
   d->pad.task = t;
   d->pad.phase = RT__PHASE_POLL;
   void *out = NULL;
@@ -229,8 +230,18 @@ void rt__task_run(struct rt__driver *d, rt_task *t) {
     return;
   }
   rt__waits_sweep(t);
-  switch (transition_to_idle(t, cx->self_notified)) {
-  case 1: rt__schedule(t, true); break;
+  struct rt__driver *to = cx->migrate_to;
+  cx->migrate_to = NULL;
+  /* a move is a self-wake whose queue is the chosen driver's inbox; the
+   * task holds no loop registration (start() checked), so nothing stays
+   * behind here */
+  switch (transition_to_idle(t, cx->self_notified || to)) {
+  case 1:
+    if (to)
+      rt__inbox_push(to, t);
+    else
+      rt__schedule(t, true);
+    break;
   case 2: cancel_running(d, t); break;
   default: break;
   }

@@ -3,7 +3,8 @@
  * multi handles, against faultsrv on 127.0.0.1.
  *
  * Pins: many concurrent transfers complete on every worker with the right
- * bytes; a transfer's task stays on one worker; aborting mid-transfer
+ * bytes; a task stays on one worker while its transfer runs; transfers
+ * started in a burst on one worker spread to the other; aborting mid-transfer
  * removes the easy handle on its worker and runs the drop once; a
  * transfer that completes while its task is aborted ends either OK (all
  * bytes) or CANCELLED, never both or neither; an rt_xfer can be polled
@@ -35,8 +36,10 @@ typedef struct fetch_st {
   uint64_t got;  /* bytes over all transfers */
   uint64_t base; /* `got` when the current transfer started */
   bool bad_byte;
-  int worker_start; /* worker at the first poll */
-  bool moved;       /* polled on another worker while transferring */
+  int worker_start;   /* worker the first transfer ran on */
+  int body_worker;    /* worker of the last body callback, -1 before any */
+  bool moved;         /* polled on another worker while transferring */
+  atomic_int *polled; /* counts first polls */
   long timeout_ms;
   int repeat; /* how many transfers in a row (keep-alive) */
   atomic_int *drops;
@@ -55,6 +58,10 @@ static size_t on_body(char *p, size_t sz, size_t n, void *ud) {
     if ((uint8_t)p[i] != pattern(st->got - st->base + i))
       st->bad_byte = true;
   st->got += sz * n;
+  int w = rt_current_worker();
+  if (st->body_worker >= 0 && w != st->body_worker)
+    st->moved = true;
+  st->body_worker = w;
   if (st->first_bytes)
     atomic_store(st->first_bytes, 1);
   return sz * n;
@@ -64,7 +71,10 @@ static int fetch_poll(rt_cx *cx, void *s, void **out) {
   fetch_st *st = s;
   int rc;
   RT_BEGIN(st->pc);
-  st->worker_start = rt_current_worker();
+  st->worker_start = -1;
+  st->body_worker = -1;
+  if (st->polled)
+    atomic_fetch_add(st->polled, 1);
   st->easy = curl_easy_init();
   CHECK(st->easy && rt_xfer_create(st->easy, &st->x) == 0);
   curl_easy_setopt(st->easy, CURLOPT_URL, st->url);
@@ -76,8 +86,11 @@ static int fetch_poll(rt_cx *cx, void *s, void **out) {
     st->base = st->got;
     RT_AWAIT(st->pc, rc = rt_xfer_poll(cx, st->x, &st->code));
     CHECK(rc == 0);
-    if (rt_current_worker() != st->worker_start)
+    if (st->body_worker >= 0 && rt_current_worker() != st->body_worker)
       st->moved = true;
+    if (st->worker_start < 0)
+      st->worker_start = rt_current_worker();
+    st->body_worker = -1;
     long c = 0;
     curl_easy_getinfo(st->easy, CURLINFO_NUM_CONNECTS, &c);
     st->connects += c;
@@ -151,6 +164,85 @@ Test(xfer, many_concurrent_on_every_worker, .init = setup, .fini = teardown,
     g_done[i] = NULL;
   }
   cr_assert(seen[0] && seen[1], "transfers ran on only one worker");
+  env_finish(&e, true);
+}
+
+/* A task that keeps its worker busy (no yields) until every child has
+ * been polled once, so the other worker cannot steal them. */
+typedef struct spin_st {
+  atomic_int *worker;
+  atomic_int *polled;
+  int want;
+} spin_st;
+
+static int spin_poll(rt_cx *cx, void *s, void **out) {
+  (void)cx;
+  (void)out;
+  spin_st *st = s;
+  atomic_store(st->worker, rt_current_worker());
+  uint64_t dl = rt_now() + MS(5000);
+  while (atomic_load(st->polled) < st->want && rt_now() < dl)
+    ;
+  return RT_READY;
+}
+
+static const rt_task_type spin_type = {"spin", spin_poll, NULL, NULL};
+
+typedef struct burst_st {
+  int n;
+  atomic_int *polled;
+  rt_handle **kids;
+} burst_st;
+
+static int burst_poll(rt_cx *cx, void *s, void **out) {
+  (void)cx;
+  (void)out;
+  burst_st *st = s;
+  for (int i = 0; i < st->n; i++) {
+    fetch_st f = make("/delay/300/bytes/5000");
+    f.polled = st->polled;
+    f.keep = true;
+    f.slot = i;
+    if (rt_spawn(&fetch_type, &f, sizeof(f), &st->kids[i]) != 0)
+      st->kids[i] = NULL; /* the test thread fails on it */
+  }
+  return RT_READY;
+}
+
+static const rt_task_type burst_type = {"burst", burst_poll, NULL, NULL};
+
+Test(xfer, burst_on_one_worker_spreads, .init = setup, .fini = teardown,
+     .timeout = T_LONG) {
+  tenv e;
+  env_start(&e, 2, 0);
+  enum { N = 8 };
+  atomic_int spin_worker = -1, polled = 0;
+  spin_st sp = {&spin_worker, &polled, N};
+  rt_handle *spin = spawn_ok(&spin_type, &sp, sizeof(sp));
+  WAIT_FOR(atomic_load(&spin_worker) >= 0, 10, "spinner never ran");
+  rt_handle *kids[N];
+  burst_st b = {N, &polled, kids};
+  rt_join jb = join_blocking(spawn_ok(&burst_type, &b, sizeof(b)));
+  cr_assert_eq(jb.status, RT_JOIN_OK);
+  cr_assert_eq(join_blocking(spin).status, RT_JOIN_OK);
+  int on[2] = {0, 0};
+  for (int i = 0; i < N; i++) {
+    cr_assert_not_null(kids[i], "spawn %d failed", i);
+    rt_join j = join_blocking(kids[i]);
+    cr_assert_eq(j.status, RT_JOIN_OK);
+    cr_assert_eq((uint64_t)(uintptr_t)j.value, 5000u);
+    fetch_st *st = g_done[i];
+    cr_assert_not_null(st);
+    cr_assert(!st->moved, "child %d moved workers mid-transfer", i);
+    cr_assert(st->worker_start == 0 || st->worker_start == 1);
+    on[st->worker_start]++;
+    free(st);
+    g_done[i] = NULL;
+  }
+  int spun = atomic_load(&spin_worker);
+  cr_assert_geq(on[spun], N / 2 - 1,
+                "%d of %d transfers moved to the spinner's worker, %d stayed",
+                on[spun], N, on[1 - spun]);
   env_finish(&e, true);
 }
 
