@@ -467,7 +467,8 @@ static void set_limits(CURL *e, const struct job *j,
 struct easy_slot {
   CURL *h[EASY_CACHE];
   unsigned n;
-  char pad_[64 - sizeof(unsigned)]; /* workers' slots on their own lines */
+  uint64_t avg_body; /* moving average of recent body sizes here */
+  char pad_[64 - sizeof(unsigned) - sizeof(uint64_t)]; /* own cache lines */
 };
 
 struct fetch_easy_cache {
@@ -506,6 +507,25 @@ static CURL *easy_get(struct fetch_easy_cache *c) {
   return e;
 }
 
+/* The receive buffer: libcurl's 16 KiB makes a large body cost 8 recv()
+ * and write() pairs where 128 KiB needs one (the curl tool uses 100 KiB),
+ * but each handle's buffer costs its size, and tiny responses by the
+ * thousand are better served small.  So a worker switches to 128 KiB once
+ * the bodies it sees average 256 KiB or more. */
+#define SMALL_BUFFER 16384L
+#define LARGE_BUFFER 131072L
+
+static long easy_buffer_size(struct fetch_easy_cache *c) {
+  struct easy_slot *s = my_slot(c);
+  return s && s->avg_body >= 256u * 1024u ? LARGE_BUFFER : SMALL_BUFFER;
+}
+
+static void easy_saw_body(struct fetch_easy_cache *c, uint64_t bytes) {
+  struct easy_slot *s = my_slot(c);
+  if (s)
+    s->avg_body = (s->avg_body * 7 + bytes) / 8;
+}
+
 static void easy_put(struct fetch_easy_cache *c, CURL *e) {
   struct easy_slot *s = my_slot(c);
   if (e && s && s->n < EASY_CACHE)
@@ -525,16 +545,18 @@ static int build_easy(struct fetch *st) {
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(e, CURLOPT_MAXREDIRS, cfg->max_redirs);
+  /* over TLS, a burst of jobs to one host waits for the first connection's
+   * ALPN answer and then multiplexes on it (HTTP/2), as curl -Z does,
+   * instead of opening one connection per job */
+  curl_easy_setopt(e, CURLOPT_PIPEWAIT,
+                   strncasecmp(j->url, "https:", 6) == 0 ? 1L : 0L);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, st);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, st);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, st->errbuf);
   curl_easy_setopt(e, CURLOPT_USERAGENT, cfg->user_agent);
-  /* libcurl's default 16 KiB makes a large body cost 8 recv()+write()
-   * pairs where 128 KiB needs one (the curl tool uses 100 KiB); with
-   * handles reused the buffer is allocated once per cached handle */
-  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 131072L);
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, easy_buffer_size(cfg->easy));
   if (cfg->insecure) {
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -790,6 +812,7 @@ static void report_attempt(struct fetch *st, uint64_t wake_at) {
 }
 
 static void verify(struct fetch *st) {
+  easy_saw_body(st->run->cfg->easy, st->attempt_bytes);
   const struct job *j = &st->run->job;
   if (!st->hashing || st->run->res.outcome != OUT_OK)
     return;
