@@ -35,6 +35,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +93,7 @@ struct ctx {
   uint64_t deadline_ns;
   pthread_t reader;
   bool reader_started;
-  pthread_t sig;      /* waits for SIGINT/SIGTERM */
+  pthread_t sig; /* waits for SIGINT/SIGTERM */
   bool sig_started;
   char *fixed_rel; /* --output FILE: the leaf name of FILE */
 };
@@ -603,18 +604,38 @@ static const rt_task_type root_type = {"root", root_poll, NULL, NULL};
 /* ---- signals
  * ---------------------------------------------------------------------- */
 
+/* The thread that takes SIGINT and SIGTERM: the first cancels the run's
+ * token (jobs end as interrupted, reports are written), the second exits
+ * at once.  The end of the run stops it with SIG_STOP_THREAD sent to it
+ * alone (pthread_cancel would do, but unwinding a thread by cancellation
+ * leaves sanitizers' stack bookkeeping stale). */
+#define SIG_STOP_THREAD SIGRTMIN
+static atomic_bool sig_stopping; /* so a stray SIGRTMIN from outside is
+                                    ignored, not taken as the stop */
+
+static void sigs_of(sigset_t *set) {
+  sigemptyset(set);
+  sigaddset(set, SIGINT);
+  sigaddset(set, SIGTERM);
+  sigaddset(set, SIG_STOP_THREAD);
+}
+
 static void *signal_main(void *arg) {
   rt_token *tok = arg;
   sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  int sig;
-  if (sigwait(&set, &sig) != 0)
-    return NULL;
-  rt_token_cancel(tok);
-  if (sigwait(&set, &sig) != 0)
-    return NULL;
+  sigs_of(&set);
+  int sig = 0;
+  for (int got = 0; got < 2;) {
+    if (sigwait(&set, &sig) != 0)
+      return NULL;
+    if (sig == SIG_STOP_THREAD) {
+      if (atomic_load(&sig_stopping))
+        return NULL;
+      continue;
+    }
+    if (got++ == 0)
+      rt_token_cancel(tok);
+  }
   static const char msg[] = "jfetch: interrupted again, exiting now\n";
   if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
     _exit(EXIT_INTERRUPTED);
@@ -623,11 +644,12 @@ static void *signal_main(void *arg) {
 
 static void block_signals(void) {
   sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
+  sigs_of(&set);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
+  /* a write past the file-size limit then fails with EFBIG: one job's io
+   * error, not the death of the whole run */
+  signal(SIGXFSZ, SIG_IGN);
 }
 
 /* ---- setup
@@ -845,8 +867,7 @@ static int run_root(struct ctx *c, rt_runtime *rt) {
   pthread_mutex_init(&c->feed.mu, NULL);
   pthread_cond_init(&c->feed.room, NULL);
   rt_runtime_enter(rt);
-  c->sig_started = pthread_create(&c->sig, NULL, signal_main,
-                                  c->stop_tok) == 0;
+  c->sig_started = pthread_create(&c->sig, NULL, signal_main, c->stop_tok) == 0;
   c->cfg.easy = fetch_easy_cache_create(rt_runtime_workers(rt));
   if (pthread_create(&c->reader, NULL, reader_main, c) != 0)
     return -1;
@@ -960,8 +981,8 @@ int run_main(const struct cli_opts *o, bool *abandoned) {
         status = EXIT_APP_ERRORS;
     }
     if (c->sig_started) {
-      /* sigwait is a cancellation point: end the signal thread cleanly */
-      pthread_cancel(c->sig);
+      atomic_store(&sig_stopping, true);
+      pthread_kill(c->sig, SIG_STOP_THREAD);
       pthread_join(c->sig, NULL);
     }
     rt_joinset_destroy(c->set);
