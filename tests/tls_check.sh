@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# HTTPS: certificate checks, --cacert, --insecure, and HTTP/2 multiplexing.
+#   tls_check.sh JFETCH
+# Makes a CA and a server certificate for 127.0.0.1 with openssl, starts
+# nginx with TLS and HTTP/2 on a free port (stopped by pid on exit), and
+# checks that:
+#   1. without --cacert the unknown CA is refused: error_kind tls, exit 1,
+#      and no file is written;
+#   2. with --cacert the transfer is verified and ok, and uses HTTP/2;
+#   3. with --insecure it is ok without the CA;
+#   4. 40 jobs at once over HTTP/2 share a handful of connections (each
+#      worker's multi multiplexes its streams on one connection).
+set -euo pipefail
+jfetch=$1
+work=$(mktemp -d)
+nginx_pid=
+cleanup() {
+  [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cd "$work"
+chmod 755 "$work"
+
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem \
+  -days 2 -subj "/CN=jfetch test CA" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr \
+  -subj "/CN=127.0.0.1" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' > ext.cnf
+openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+  -out srv.pem -days 2 -extfile ext.cnf 2>/dev/null
+
+mkdir -p www logs tmp
+head -c 50000 /dev/urandom > www/f.bin
+for i in $(seq 1 40); do head -c $((1000 + i)) /dev/urandom > www/g$i.bin; done
+chmod -R a+rX www
+port=$(python3 -c 'import socket; s = socket.socket()
+s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat > nginx.conf <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/logs/error.log;
+events { worker_connections 256; }
+http {
+  log_format t '\$server_protocol \$connection \$request_uri';
+  access_log $work/logs/access.log t;
+  client_body_temp_path $work/tmp;
+  proxy_temp_path $work/tmp;
+  fastcgi_temp_path $work/tmp;
+  uwsgi_temp_path $work/tmp;
+  scgi_temp_path $work/tmp;
+  server {
+    listen 127.0.0.1:$port ssl http2;
+    ssl_certificate $work/srv.pem;
+    ssl_certificate_key $work/srv.key;
+    root $work/www;
+  }
+}
+CONF
+nginx -c "$work/nginx.conf" -p "$work" &
+nginx_pid=$!
+for _ in $(seq 100); do
+  (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
+  sleep 0.05
+done
+url=https://127.0.0.1:$port
+
+fail=0
+expect() { # description, condition (as a command)
+  if "${@:2}"; then echo "tls_check: ok: $1"; else
+    echo "tls_check: FAIL: $1"; fail=1; fi
+}
+field() { python3 -c 'import json,sys; r=json.loads(sys.stdin.readline())
+print(r[sys.argv[1]])' "$1"; }
+
+set +e
+"$jfetch" -q --json -o o1 "$url/f.bin" > r1.json; c1=$?
+"$jfetch" -q --json -o o2 --cacert ca.pem "$url/f.bin" > r2.json; c2=$?
+"$jfetch" -q --json -o o3 -k "$url/f.bin" > r3.json; c3=$?
+set -e
+expect "unknown CA refused (exit 1)" test "$c1" = 1
+expect "error_kind tls" test "$(field error_kind < r1.json)" = tls
+expect "nothing written when refused" test ! -e o1/f.bin
+expect "--cacert verifies (exit 0)" test "$c2" = 0
+expect "--cacert: the bytes are right" cmp -s o2/f.bin www/f.bin
+expect "--insecure (exit 0)" test "$c3" = 0
+expect "--insecure: the bytes are right" cmp -s o3/f.bin www/f.bin
+
+: > logs/access.log.before
+cp logs/access.log logs/access.log.before
+for i in $(seq 1 40); do echo "$url/g$i.bin"; done > list.txt
+set +e
+"$jfetch" -q -j 40 -i list.txt -o o4 --cacert ca.pem; c4=$?
+set -e
+expect "40 jobs over HTTPS (exit 0)" test "$c4" = 0
+ok=0
+for i in $(seq 1 40); do cmp -s "o4/g$i.bin" "www/g$i.bin" && ok=$((ok + 1)); done
+expect "40 files byte-identical" test "$ok" = 40
+new=$(tail -n +"$(( $(wc -l < logs/access.log.before) + 1 ))" logs/access.log)
+h2=$(printf '%s\n' "$new" | grep -c '^HTTP/2.0 ' || true)
+conns=$(printf '%s\n' "$new" | awk '{print $2}' | sort -u | wc -l)
+expect "every request was HTTP/2 ($h2 of 40)" test "$h2" = 40
+expect "multiplexed: 40 streams on $conns connections" test "$conns" -le 8
+if [ $fail = 0 ]; then echo "1 passed, 0 failed"; else echo "0 passed, 1 failed"; fi
+exit $fail
