@@ -284,22 +284,23 @@ void rt__xfer_wait_cancel(struct rt__wait *w) {
   rt__unpin(xw->task);
 }
 
-/* The worker with the fewest transfers, when it has at least two fewer
- * than this one: a task free to move (nothing else holds it here) starts
- * its transfer there instead, so one worker's multi does not end up with
- * every big download while the other idles (tasks spawned in a burst all
- * land on whichever worker polled them first).  Counts are read without
- * locks; a stale one only costs a worse choice. */
+/* The worker with the fewest transfers, when it has fewer than this one:
+ * a task free to move (nothing else holds it here) starts its transfer
+ * there instead, so one worker's multi does not end up with every big
+ * download while the other idles (tasks spawned in a burst all land on
+ * whichever worker polled them first; four 256 MiB downloads split 2:2,
+ * not 3:1 as "two fewer" gave).  Counts are read without locks; a stale
+ * one only costs a worse choice. */
 static struct rt__driver *lighter_worker(rt_cx *cx) {
   struct rt__driver *d = cx->d;
   rt_runtime *rt = d->rt;
   if (!rt__worker_of(d) || rt->nworkers < 2 || rt__task_pinned(cx->task))
     return NULL;
   unsigned mine = atomic_load_explicit(&d->xfers, memory_order_relaxed);
-  if (mine < 2)
+  if (mine == 0)
     return NULL;
   struct rt__driver *best = NULL;
-  unsigned least = mine - 1;
+  unsigned least = mine;
   for (unsigned i = 0; i < rt->nworkers; i++) {
     struct rt__driver *o = &rt->workers[i]->d;
     unsigned n = atomic_load_explicit(&o->xfers, memory_order_relaxed);
