@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what jfetch needs to build and test on Debian 12, and nothing that
 # is already there.  Used by both README commands and by CI.
-#   scripts/deps.sh          build + test dependencies
-#   scripts/deps.sh bench    also what the benchmarks need (Rust/Tokio, peers)
+#   scripts/deps.sh              build + test dependencies
+#   scripts/deps.sh --only P...  just the packages named (the benchmarks
+#                                use it for what they need)
 set -euo pipefail
 # clang's sanitizer and libFuzzer runtimes (libclang-rt-14-dev) are only a
 # Recommends of clang, and this installs without recommends: name them.
@@ -12,8 +13,9 @@ pkgs=(build-essential cmake pkg-config git ca-certificates
       libcurl4-openssl-dev libev-dev libcjson-dev libcriterion-dev
       nginx-light openssl curl python3 clang clang-format libclang-rt-14-dev
       valgrind groff-base man-db libxml2-utils bash-completion zsh fish)
-if [ "${1:-}" = bench ]; then
-  pkgs+=(librust-tokio-dev cargo curl aria2 wget2 wrk time hyperfine)
+if [ "${1:-}" = --only ]; then
+  shift
+  pkgs=("$@")
 fi
 missing=()
 for p in "${pkgs[@]}"; do

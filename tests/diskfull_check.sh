@@ -9,15 +9,8 @@
 # kill the process).
 set -euo pipefail
 jfetch=$1 faultsrv=$2
-work=$(mktemp -d)
-srv=
-cleanup() { [ -n "$srv" ] && kill "$srv" 2>/dev/null && wait "$srv"; rm -rf "$work"; }
-trap cleanup EXIT
-cd "$work"
-"$faultsrv" --port 0 > port &
-srv=$!
-for _ in $(seq 100); do [ -s port ] && break; sleep 0.05; done
-u=http://127.0.0.1:$(awk '{print $2}' port)
+. "$(dirname "$0")/lib/faultsrv.sh"
+faultsrv_start "$faultsrv"
 # 4 small files (40 KiB in all) before 1 large (1 MiB), one at a time, so
 # the small ones all fit and the large one does not
 { for i in 1 2 3 4; do echo "$u/bytes/10240/s$i.bin"; done

@@ -10,15 +10,8 @@ if ! command -v valgrind >/dev/null; then
   echo "valgrind_check: valgrind not installed, skipped"
   exit 0
 fi
-work=$(mktemp -d)
-srv=
-cleanup() { [ -n "$srv" ] && kill "$srv" 2>/dev/null && wait "$srv"; rm -rf "$work"; }
-trap cleanup EXIT
-cd "$work"
-"$faultsrv" --port 0 > port &
-srv=$!
-for _ in $(seq 100); do [ -s port ] && break; sleep 0.05; done
-u=http://127.0.0.1:$(awk '{print $2}' port)
+. "$(dirname "$0")/lib/faultsrv.sh"
+faultsrv_start "$faultsrv"
 printf '%s\n' "$u/bytes/1000/a.bin" "$u/status/404/b.bin" \
   "$u/faulty/vg/1/reset/300/bytes/2000/c.bin" "$u/bytes/5000/d.bin" > l.txt
 vg=(valgrind -q --leak-check=full --show-leak-kinds=all

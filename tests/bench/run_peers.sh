@@ -36,17 +36,7 @@ pkgs=(build-essential cmake pkg-config libcurl4-openssl-dev libev-dev
       librust-tokio-dev librust-reqwest-dev)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || pkgs+=(nginx-light)
 command -v cargo >/dev/null 2>&1 || pkgs+=(cargo)
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
-    missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash "$root/scripts/deps.sh" --only "${pkgs[@]}"
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
 
 # ---- build -------------------------------------------------------------------

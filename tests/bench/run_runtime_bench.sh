@@ -39,17 +39,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 pkgs=(build-essential cmake pkg-config libcurl4-openssl-dev libev-dev
       librust-tokio-dev)
 command -v cargo >/dev/null 2>&1 || pkgs+=(cargo)
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
-    missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash "$root/scripts/deps.sh" --only "${pkgs[@]}"
 
 # ---- build -------------------------------------------------------------------
 # Our side: its own build tree, runtime only, no sanitizers, -O2 -g.
