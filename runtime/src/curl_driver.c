@@ -321,7 +321,9 @@ static int start(rt_cx *cx, rt_xfer *x) {
       atomic_fetch_sub_explicit(&x->d->xfers, 1, memory_order_relaxed);
   }
   if (!counted) {
-    struct rt__driver *to = lighter_worker(cx);
+    /* a second transfer in the poll that moved the first goes with it */
+    struct rt__driver *to =
+        cx->migrate_to ? cx->migrate_to : lighter_worker(cx);
     if (to) {
       atomic_fetch_add_explicit(&to->xfers, 1, memory_order_relaxed);
       x->moved = true;

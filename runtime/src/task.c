@@ -232,10 +232,14 @@ void rt__task_run(struct rt__driver *d, rt_task *t) {
   rt__waits_sweep(t);
   struct rt__driver *to = cx->migrate_to;
   cx->migrate_to = NULL;
-  /* a move is a self-wake whose queue is the chosen driver's inbox; the
-   * task holds no loop registration (start() checked), so nothing stays
-   * behind here */
-  switch (transition_to_idle(t, cx->self_notified || to)) {
+  bool again = cx->self_notified || to;
+  /* a move is a self-wake whose queue is the chosen driver's inbox.  If
+   * the poll went on to pin the task here (a timer armed after the move
+   * was decided), it stays, and the moved transfer starts here when it
+   * is polled again */
+  if (to && rt__task_pinned(t))
+    to = NULL;
+  switch (transition_to_idle(t, again)) {
   case 1:
     if (to)
       rt__inbox_push(to, t);

@@ -246,6 +246,88 @@ Test(xfer, burst_on_one_worker_spreads, .init = setup, .fini = teardown,
   env_finish(&e, true);
 }
 
+/* A task whose transfer is moved to the idle worker but which then arms
+ * a timer in the same poll is pinned here: it must stay, and start the
+ * transfer here on its next poll (polled on the other worker, its timer
+ * would be touched from the wrong thread). */
+typedef struct movepin_st {
+  char url[128];
+  CURL *easy;
+  rt_xfer *x;
+  int code;
+  bool xdone, tdone;
+  uint64_t deadline;
+  atomic_int *polls;
+  unsigned mask; /* workers it was polled on */
+} movepin_st;
+
+static size_t discard(char *p, size_t sz, size_t n, void *ud) {
+  (void)p;
+  (void)ud;
+  return sz * n;
+}
+
+static int movepin_poll(rt_cx *cx, void *s, void **out) {
+  movepin_st *st = s;
+  st->mask |= 1u << rt_current_worker();
+  atomic_fetch_add(st->polls, 1);
+  if (!st->easy) {
+    st->easy = curl_easy_init();
+    if (!st->easy || rt_xfer_create(st->easy, &st->x) != 0)
+      return RT_READY; /* mask 0: the test fails */
+    curl_easy_setopt(st->easy, CURLOPT_URL, st->url);
+    curl_easy_setopt(st->easy, CURLOPT_WRITEFUNCTION, discard);
+    st->deadline = rt_now() + MS(30);
+  }
+  if (!st->xdone && rt_xfer_poll(cx, st->x, &st->code) != RT_PENDING)
+    st->xdone = true;
+  if (!st->tdone && rt_sleep_until(cx, st->deadline) != RT_PENDING)
+    st->tdone = true;
+  if (!st->xdone || !st->tdone)
+    return RT_PENDING;
+  *out = (void *)(uintptr_t)st->mask;
+  return RT_READY;
+}
+
+static void movepin_drop(void *s) {
+  movepin_st *st = s;
+  rt_xfer_destroy(st->x);
+  curl_easy_cleanup(st->easy);
+}
+
+static const rt_task_type movepin_type = {"movepin", movepin_poll, movepin_drop,
+                                          NULL};
+
+Test(xfer, moved_then_pinned_stays, .init = setup, .fini = teardown,
+     .timeout = T_LONG) {
+  tenv e;
+  env_start(&e, 2, 0);
+  atomic_int spin_worker = -1, polls = 0, first = 0;
+  /* the spinner holds one worker until the task's second poll */
+  spin_st sp = {&spin_worker, &polls, 2};
+  rt_handle *spin = spawn_ok(&spin_type, &sp, sizeof(sp));
+  WAIT_FOR(atomic_load(&spin_worker) >= 0, 10, "spinner never ran");
+  /* a transfer on the other worker, so the next one is worth moving */
+  fetch_st f = make("/delay/300/bytes/100");
+  f.polled = &first;
+  rt_handle *busy = spawn_ok(&fetch_type, &f, sizeof(f));
+  WAIT_FOR(atomic_load(&first) == 1, 10, "first transfer never started");
+  sleep_ms(20);
+  movepin_st mp;
+  memset(&mp, 0, sizeof(mp));
+  snprintf(mp.url, sizeof(mp.url), "%s/bytes/1000", g_srv.base);
+  mp.polls = &polls;
+  rt_join j = join_blocking(spawn_ok(&movepin_type, &mp, sizeof(mp)));
+  cr_assert_eq(j.status, RT_JOIN_OK);
+  cr_assert_eq(join_blocking(spin).status, RT_JOIN_OK);
+  cr_assert_eq(join_blocking(busy).status, RT_JOIN_OK);
+  unsigned mask = (unsigned)(uintptr_t)j.value;
+  int other = 1 - atomic_load(&spin_worker);
+  cr_assert_eq(mask, 1u << other, "polled on workers %#x; pinned to worker %d",
+               mask, other);
+  env_finish(&e, true);
+}
+
 Test(xfer, abort_mid_transfer, .init = setup, .fini = teardown,
      .timeout = T_SHORT) {
   tenv e;
