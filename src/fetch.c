@@ -38,11 +38,13 @@
 #include "progress.h"
 #include "sha256.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -463,24 +465,39 @@ static void set_limits(CURL *e, const struct job *j,
  */
 
 #define EASY_CACHE 32
+#define LARGE_BODY (256u * 1024u)
 
+/* A worker's own: only its thread touches it, on cache lines of its own. */
 struct easy_slot {
-  CURL *h[EASY_CACHE];
+  _Alignas(64) CURL *h[EASY_CACHE];
   unsigned n;
   uint64_t avg_body; /* moving average of recent body sizes here */
-  char pad_[64 - sizeof(unsigned) - sizeof(uint64_t)]; /* own cache lines */
 };
+
+/* What a host's HTTPS connections speak, learnt from responses: a table
+ * by a hash of the URL's authority (a collision only costs a guess). */
+enum { PROTO_UNKNOWN = 0, PROTO_H2, PROTO_H1 };
+#define PROTO_SLOTS 256u
 
 struct fetch_easy_cache {
   unsigned workers;
+  _Atomic unsigned char proto[PROTO_SLOTS];
   struct easy_slot slot[];
 };
 
 struct fetch_easy_cache *fetch_easy_cache_create(unsigned workers) {
-  struct fetch_easy_cache *c =
-      calloc(1, sizeof(*c) + workers * sizeof(struct easy_slot));
-  if (c)
-    c->workers = workers;
+  size_t size = sizeof(struct fetch_easy_cache) +
+                (size_t)workers * sizeof(struct easy_slot);
+  size = (size + 63) / 64 * 64;
+  struct fetch_easy_cache *c = aligned_alloc(64, size);
+  if (!c)
+    return NULL;
+  memset(c, 0, size);
+  c->workers = workers;
+  /* big bodies until small ones are seen: a few large downloads build
+   * their handles before any body has arrived */
+  for (unsigned w = 0; w < workers; w++)
+    c->slot[w].avg_body = LARGE_BODY;
   return c;
 }
 
@@ -510,14 +527,43 @@ static CURL *easy_get(struct fetch_easy_cache *c) {
 /* The receive buffer: libcurl's 16 KiB makes a large body cost 8 recv()
  * and write() pairs where 128 KiB needs one (the curl tool uses 100 KiB),
  * but each handle's buffer costs its size, and tiny responses by the
- * thousand are better served small.  So a worker switches to 128 KiB once
- * the bodies it sees average 256 KiB or more. */
+ * thousand are better served small.  So a worker uses 128 KiB while the
+ * bodies it sees average 256 KiB or more (as it assumes at the start). */
 #define SMALL_BUFFER 16384L
 #define LARGE_BUFFER 131072L
 
 static long easy_buffer_size(struct fetch_easy_cache *c) {
   struct easy_slot *s = my_slot(c);
-  return s && s->avg_body >= 256u * 1024u ? LARGE_BUFFER : SMALL_BUFFER;
+  return s && s->avg_body >= LARGE_BODY ? LARGE_BUFFER : SMALL_BUFFER;
+}
+
+static unsigned proto_slot(const char *url) {
+  const char *p = strstr(url, "://");
+  p = p ? p + 3 : url;
+  uint32_t h = 2166136261u; /* FNV-1a over the lower-cased authority */
+  for (; *p && *p != '/' && *p != '?' && *p != '#'; p++)
+    h = (h ^ (unsigned char)tolower((unsigned char)*p)) * 16777619u;
+  return h % PROTO_SLOTS;
+}
+
+/* PIPEWAIT: a burst of jobs to one HTTPS host waits for the first
+ * connection's ALPN answer and then multiplexes on it (HTTP/2), as curl -Z
+ * does, instead of opening a connection per job.  Once the host has
+ * answered in HTTP/1.x it is off for that host: there, waiting only
+ * serialises the jobs behind one connection. */
+static long easy_pipewait(struct fetch_easy_cache *c, const char *url) {
+  if (strncasecmp(url, "https:", 6) != 0 || !c)
+    return 0;
+  return atomic_load_explicit(&c->proto[proto_slot(url)],
+                              memory_order_relaxed) != PROTO_H1;
+}
+
+static void easy_saw_version(struct fetch_easy_cache *c, const char *url,
+                             long version) {
+  if (!c || !version || strncasecmp(url, "https:", 6) != 0)
+    return;
+  unsigned char p = version >= CURL_HTTP_VERSION_2_0 ? PROTO_H2 : PROTO_H1;
+  atomic_store_explicit(&c->proto[proto_slot(url)], p, memory_order_relaxed);
 }
 
 static void easy_saw_body(struct fetch_easy_cache *c, uint64_t bytes) {
@@ -545,11 +591,7 @@ static int build_easy(struct fetch *st) {
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(e, CURLOPT_MAXREDIRS, cfg->max_redirs);
-  /* over TLS, a burst of jobs to one host waits for the first connection's
-   * ALPN answer and then multiplexes on it (HTTP/2), as curl -Z does,
-   * instead of opening one connection per job */
-  curl_easy_setopt(e, CURLOPT_PIPEWAIT,
-                   strncasecmp(j->url, "https:", 6) == 0 ? 1L : 0L);
+  curl_easy_setopt(e, CURLOPT_PIPEWAIT, easy_pipewait(cfg->easy, j->url));
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, st);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
@@ -746,6 +788,11 @@ static bool classify(struct fetch *st) {
   free(r->effective_url);
   r->effective_url = url ? strdup(url) : NULL;
   long status = r->http_status;
+  if (status) {
+    long version = 0;
+    curl_easy_getinfo(st->easy, CURLINFO_HTTP_VERSION, &version);
+    easy_saw_version(st->run->cfg->easy, st->run->job.url, version);
+  }
   if (st->code == CURLE_OK) {
     if (st->ranged &&
         (st->range_ok || (status == 416 && st->range_total == st->written))) {
