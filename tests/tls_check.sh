@@ -9,7 +9,10 @@
 #   2. with --cacert the transfer is verified and ok, and uses HTTP/2;
 #   3. with --insecure it is ok without the CA;
 #   4. 40 jobs at once over HTTP/2 share a handful of connections (each
-#      worker's multi multiplexes its streams on one connection).
+#      worker's multi multiplexes its streams on one connection);
+#   5. an HTTPS server that speaks only HTTP/1.1 and closes every
+#      connection (slow responses) still gets the jobs concurrently: waiting
+#      to multiplex (PIPEWAIT) must not serialise them behind one connection.
 set -euo pipefail
 jfetch=$1
 work=$(mktemp -d)
@@ -34,8 +37,11 @@ mkdir -p www logs tmp
 head -c 50000 /dev/urandom > www/f.bin
 for i in $(seq 1 40); do head -c $((1000 + i)) /dev/urandom > www/g$i.bin; done
 chmod -R a+rX www
-port=$(python3 -c 'import socket; s = socket.socket()
-s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s = socket.socket()
+s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+port1=$(free_port)
+while [ "$port1" = "$port" ]; do port1=$(free_port); done
 cat > nginx.conf <<CONF
 daemon off;
 master_process off;
@@ -45,6 +51,7 @@ error_log $work/logs/error.log;
 events { worker_connections 256; }
 http {
   log_format t '\$server_protocol \$connection \$request_uri';
+  log_format s '\$msec \$request_time';
   access_log $work/logs/access.log t;
   client_body_temp_path $work/tmp;
   proxy_temp_path $work/tmp;
@@ -56,6 +63,15 @@ http {
     ssl_certificate $work/srv.pem;
     ssl_certificate_key $work/srv.key;
     root $work/www;
+  }
+  server {
+    listen 127.0.0.1:$port1 ssl;
+    ssl_certificate $work/srv.pem;
+    ssl_certificate_key $work/srv.key;
+    root $work/www;
+    keepalive_timeout 0;
+    limit_rate 4k;
+    access_log $work/logs/h1.log s;
   }
 }
 CONF
@@ -103,5 +119,31 @@ h2=$(printf '%s\n' "$new" | grep -c '^HTTP/2.0 ' || true)
 conns=$(printf '%s\n' "$new" | awk '{print $2}' | sort -u | wc -l)
 expect "every request was HTTP/2 ($h2 of 40)" test "$h2" = 40
 expect "multiplexed: 40 streams on $conns connections" test "$conns" -le 8
+
+# 5: 16 responses of 6 KiB at 4 KiB/s (the first second's 4 KiB at once,
+# the rest about 0.5 s later) over HTTP/1.1
+for i in $(seq 1 16); do head -c 6144 /dev/urandom > "www/h$i.bin"; done
+chmod -R a+rX www
+for i in $(seq 1 16); do echo "https://127.0.0.1:$port1/h$i.bin"; done > list1.txt
+set +e
+"$jfetch" -q -j 8 -i list1.txt -o o5 --cacert ca.pem; c5=$?
+set -e
+expect "16 jobs over HTTPS HTTP/1.1 (exit 0)" test "$c5" = 0
+ok=0
+for i in $(seq 1 16); do cmp -s "o5/h$i.bin" "www/h$i.bin" && ok=$((ok + 1)); done
+expect "16 files byte-identical" test "$ok" = 16
+# the most requests in progress at one time, from each one's end time and
+# duration in nginx's log
+peak=$(python3 -c 'import sys
+ev = []
+for line in open(sys.argv[1]):
+    end, dur = map(float, line.split())
+    ev += [(end - dur, 1), (end, -1)]
+cur = top = 0
+for _, d in sorted(ev, key=lambda e: (e[0], e[1])):
+    cur += d; top = max(top, cur)
+print(top)' logs/h1.log)
+expect "HTTP/1.1 jobs overlapped (at most $peak at once, want >= 4)" \
+  test "$peak" -ge 4
 if [ $fail = 0 ]; then echo "1 passed, 0 failed"; else echo "0 passed, 1 failed"; fi
 exit $fail
