@@ -982,7 +982,8 @@ int run_main(const struct cli_opts *o, bool *abandoned) {
     }
     if (c->sig_started) {
       atomic_store(&sig_stopping, true);
-      pthread_kill(c->sig, SIG_STOP_THREAD);
+      if (pthread_kill(c->sig, SIG_STOP_THREAD) != 0)
+        pthread_cancel(c->sig); /* not expected: the thread is alive */
       pthread_join(c->sig, NULL);
     }
     rt_joinset_destroy(c->set);

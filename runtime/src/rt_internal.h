@@ -155,9 +155,10 @@ struct rt__driver {
   struct ev_loop *loop;
   ev_async async;
   int index; /* worker index, -1 for a block_on driver */
-  /* owner-only FIFO: tasks that must run here (pinned) */
+  /* owner-only FIFO: tasks that must run here (pinned, or moved here with
+   * a transfer that migrated to this driver's multi) */
   rt_task *local_head, *local_tail;
-  /* remote pushes of pinned tasks */
+  /* remote pushes of such tasks */
   pthread_mutex_t inbox_mu;
   rt_task *inbox_head, *inbox_tail;
   _Atomic size_t inbox_len;

@@ -10,7 +10,9 @@
  * the global injection queue (mutex list) when woken or spawned from a
  * thread that is not a worker.  A pinned task goes to its home driver's
  * owner-only local list, through the home's inbox (mutex list + ev_async)
- * when the waker is another thread.
+ * when the waker is another thread; so does a task whose transfer was moved
+ * to a lighter worker's multi (curl_driver.c), pushed to that worker's
+ * inbox at the end of the poll that decided the move.
  *
  * Worker loop: take a task (every global_queue_interval ticks the injection
  * queue first, for fairness; then LIFO, inbox, local list and ring
