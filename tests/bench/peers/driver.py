@@ -365,8 +365,9 @@ def parse_time(path):
     return None
 
 
-# Every measured run gets TMPDIR on tmpfs (jfetch -O - spools each body
-# to an O_TMPFILE there before copying it to stdout; /tmp may be a disk).
+# Every measured run gets TMPDIR on tmpfs (jfetch -O - holds each body in
+# memory, spilling past 64 KiB to a file there, before copying it to
+# stdout; /tmp may be a disk).
 RUN_ENV = dict(os.environ)
 
 
@@ -792,7 +793,7 @@ def body(bins, tmp, t_start, load_before):
           "root on tmpfs; (d) uses faultsrv (tests/server, one thread). Server and client share "
           "the same 2 cores; the CPU column counts the client only.",
           "- outputs: a fresh directory on tmpfs (/dev/shm) per run (and TMPDIR on tmpfs too: "
-          "jfetch `-O -` spools each body to a file in TMPDIR before copying it to stdout), "
+          "jfetch `-O -` holds each body in memory, past 64 KiB in a file in TMPDIR, before copying it to stdout), "
           "removed after verification "
           "(exact set of names, every size; sha256 for (c); for (e) the concatenated bodies' "
           "size and bytes)",
