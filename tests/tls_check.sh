@@ -90,6 +90,21 @@ expect() { # description, condition (as a command)
 }
 field() { python3 -c 'import json,sys; r=json.loads(sys.stdin.readline())
 print(r[sys.argv[1]])' "$1"; }
+# batch N BASE PREFIX DIR FLAGS...: fetches BASE/PREFIX1.bin ... PREFIXN.bin
+# into DIR with the CA, and checks the exit status and every file's bytes
+batch() {
+  local n=$1 base=$2 pre=$3 dir=$4 code ok=0 i
+  shift 4
+  for i in $(seq 1 "$n"); do echo "$base/$pre$i.bin"; done > "$dir.txt"
+  set +e
+  "$jfetch" -q "$@" -i "$dir.txt" -o "$dir" --cacert ca.pem; code=$?
+  set -e
+  expect "$n jobs to $base (exit 0)" test "$code" = 0
+  for i in $(seq 1 "$n"); do
+    cmp -s "$dir/$pre$i.bin" "www/$pre$i.bin" && ok=$((ok + 1))
+  done
+  expect "$n files byte-identical" test "$ok" = "$n"
+}
 
 set +e
 "$jfetch" -q --json -o o1 "$url/f.bin" > r1.json; c1=$?
@@ -106,14 +121,7 @@ expect "--insecure: the bytes are right" cmp -s o3/f.bin www/f.bin
 
 : > logs/access.log.before
 cp logs/access.log logs/access.log.before
-for i in $(seq 1 40); do echo "$url/g$i.bin"; done > list.txt
-set +e
-"$jfetch" -q -j 40 -i list.txt -o o4 --cacert ca.pem; c4=$?
-set -e
-expect "40 jobs over HTTPS (exit 0)" test "$c4" = 0
-ok=0
-for i in $(seq 1 40); do cmp -s "o4/g$i.bin" "www/g$i.bin" && ok=$((ok + 1)); done
-expect "40 files byte-identical" test "$ok" = 40
+batch 40 "$url" g o4 -j 40
 new=$(tail -n +"$(( $(wc -l < logs/access.log.before) + 1 ))" logs/access.log)
 h2=$(printf '%s\n' "$new" | grep -c '^HTTP/2.0 ' || true)
 conns=$(printf '%s\n' "$new" | awk '{print $2}' | sort -u | wc -l)
@@ -124,14 +132,7 @@ expect "multiplexed: 40 streams on $conns connections" test "$conns" -le 8
 # the rest about 0.5 s later) over HTTP/1.1
 for i in $(seq 1 16); do head -c 6144 /dev/urandom > "www/h$i.bin"; done
 chmod -R a+rX www
-for i in $(seq 1 16); do echo "https://127.0.0.1:$port1/h$i.bin"; done > list1.txt
-set +e
-"$jfetch" -q -j 8 -i list1.txt -o o5 --cacert ca.pem; c5=$?
-set -e
-expect "16 jobs over HTTPS HTTP/1.1 (exit 0)" test "$c5" = 0
-ok=0
-for i in $(seq 1 16); do cmp -s "o5/h$i.bin" "www/h$i.bin" && ok=$((ok + 1)); done
-expect "16 files byte-identical" test "$ok" = 16
+batch 16 "https://127.0.0.1:$port1" h o5 -j 8
 # the most requests in progress at one time, from each one's end time and
 # duration in nginx's log
 peak=$(python3 -c 'import sys
