@@ -24,6 +24,7 @@
 struct job {
   uint64_t index; /* 0-based position in the input */
   uint32_t line;  /* 1-based source line; 0 for a command-line URL */
+  uint32_t col;   /* 1-based column where the job starts; 0 if none */
   char *id;       /* NULL: none */
   char *url;      /* required */
   char *output;   /* relative path under the output dir; NULL: derive */

@@ -565,6 +565,7 @@ static int jjob(jobs_src *s, struct jtext *t, const cJSON *e, uint32_t ei,
   jtext_pos(t, jval(t, ei), &line, &col);
   j->index = index;
   j->line = line > UINT32_MAX ? UINT32_MAX : (uint32_t)line;
+  j->col = col > UINT32_MAX ? UINT32_MAX : (uint32_t)col;
   return 1;
 fail:
   job_free(j);

@@ -68,6 +68,7 @@ static int text_line(jobs_src *s, struct job *j, struct diag *d) {
     return jobs_diag(d, s->name, lineno, b + 1, "out of memory");
   j->index = index;
   j->line = lineno > UINT32_MAX ? UINT32_MAX : (uint32_t)lineno;
+  j->col = b + 1 > UINT32_MAX ? UINT32_MAX : (uint32_t)(b + 1);
   return 1;
 }
 

@@ -106,9 +106,13 @@ static int check_fail(struct diag *d, const char *src, const struct job *j,
     __attribute__((format(printf, 4, 5)));
 static int check_fail(struct diag *d, const char *src, const struct job *j,
                       const char *fmt, ...) {
-  int n = j->line ? snprintf(d->text, sizeof(d->text), "%s:%u: ", src, j->line)
-                  : snprintf(d->text, sizeof(d->text), "%s:%" PRIu64 ": ", src,
-                             j->index + 1);
+  /* FILE:LINE:COL where the job starts; <args>:N for the Nth URL */
+  int n = j->line && j->col ? snprintf(d->text, sizeof(d->text),
+                                       "%s:%u:%u: ", src, j->line, j->col)
+          : j->line
+              ? snprintf(d->text, sizeof(d->text), "%s:%u: ", src, j->line)
+              : snprintf(d->text, sizeof(d->text), "%s:%" PRIu64 ": ", src,
+                         j->index + 1);
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(d->text + n, sizeof(d->text) - (size_t)n, fmt, ap);
@@ -933,9 +937,9 @@ static int check_all(struct ctx *c) {
   if (errors > CHECK_MAX_LISTED)
     fprintf(stderr, "jfetch: ... and %lu more errors\n",
             errors - CHECK_MAX_LISTED);
-  fprintf(stderr, "jfetch: --check: %" PRIu64 " job%s%s, %lu error%s\n", jobs,
-          jobs == 1 ? "" : "s", c->o->shard_n ? " in this shard" : "", errors,
-          errors == 1 ? "" : "s");
+  fprintf(stderr, "jfetch: --check: %" PRIu64 " valid job%s%s, %lu error%s\n",
+          jobs, jobs == 1 ? "" : "s", c->o->shard_n ? " in this shard" : "",
+          errors, errors == 1 ? "" : "s");
   return errors ? EXIT_BAD_INPUT : EXIT_ALL_OK;
 }
 
