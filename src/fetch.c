@@ -940,8 +940,10 @@ static void fetch_drop(void *p) {
   struct fetch *st = p;
   set_active(st, false);
   give_slots(st);
+  /* a cancelled job keeps its .part for --continue; a panicked one (the
+   * injected panic, or any other: rt_panicking) does not */
   if (st->f_open)
-    output_file_abort(&st->f, !st->panicking);
+    output_file_abort(&st->f, !(st->panicking || rt_panicking()));
   rt_xfer_destroy(st->xfer);
   easy_put(st->run->cfg->easy, st->easy);
   curl_slist_free_all(st->hdrs);

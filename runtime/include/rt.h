@@ -257,6 +257,12 @@ _Noreturn void rt_panic(const char *fmt, ...)
  * takes ownership of j->panic. */
 _Noreturn void rt_panic_resume(rt_join *j);
 
+/* True inside a drop function that runs because its task panicked, false
+ * anywhere else (a drop after an abort or a normal end, a poll function,
+ * a plain thread): like Rust's std::thread::panicking, so that a drop can
+ * tell a failure from a cancellation. */
+bool rt_panicking(void);
+
 /* ---- JoinSet ----------------------------------------------------------- */
 
 /*

@@ -51,6 +51,13 @@ static _Noreturn void land(char *msg) {
   siglongjmp(pad->jb, 1);
 }
 
+bool rt_panicking(void) {
+  /* rt__task_finish_panic keeps the message in `first` while the drop of
+   * the task that panicked in its poll runs */
+  const struct rt__pad *pad = rt__tls_pad;
+  return pad && pad->task && pad->phase == RT__PHASE_DROP && pad->first;
+}
+
 void rt_panic(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

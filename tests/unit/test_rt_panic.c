@@ -177,6 +177,59 @@ Test(panic, in_drop_of_cancelled_task, .timeout = T_SHORT) {
   env_finish(&e, true);
 }
 
+/* rt_panicking: true in the drop of a task that panicked, false in the
+ * drop of an aborted or finished one, in poll functions and on plain
+ * threads.  mode 0 panics, 1 sleeps until aborted, 2 returns. */
+typedef struct pk_st {
+  int mode;
+  atomic_int *polled;
+  atomic_int *seen; /* 0: drop not run, 1: panicking, 2: not */
+} pk_st;
+
+static int pk_poll(rt_cx *cx, void *s, void **out) {
+  pk_st *st = s;
+  (void)out;
+  CHECK(!rt_panicking());
+  atomic_store(st->polled, 1);
+  if (st->mode == 0)
+    rt_panic("pk");
+  if (st->mode == 1)
+    return rt_sleep_until(cx, rt_now() + MS(600000));
+  return RT_READY;
+}
+static void pk_drop(void *s) {
+  pk_st *st = s;
+  atomic_store(st->seen, rt_panicking() ? 1 : 2);
+}
+static const rt_task_type pk_type = {"pk", pk_poll, pk_drop, NULL};
+
+Test(panic, panicking_only_in_the_drop_of_a_panic, .timeout = T_SHORT) {
+  tenv e;
+  env_start(&e, 2, 0);
+  atomic_int polled[3] = {0, 0, 0}, seen[3] = {0, 0, 0};
+  rt_handle *h[3];
+  for (int m = 0; m < 3; m++) {
+    pk_st st = {m, &polled[m], &seen[m]};
+    h[m] = spawn_ok(&pk_type, &st, sizeof st);
+  }
+  while (!atomic_load(&polled[1]))
+    nanosleep(&(struct timespec){0, 1000000}, NULL);
+  rt_handle_abort(h[1]);
+  static const enum rt_join_status want[3] = {RT_JOIN_PANICKED,
+                                              RT_JOIN_CANCELLED, RT_JOIN_OK};
+  for (int m = 0; m < 3; m++) {
+    rt_join j = join_blocking(h[m]);
+    cr_assert(j.status == (int)want[m], "mode %d: status %s", m,
+              join_status_name(j.status));
+    rt_join_clear(&j);
+  }
+  cr_assert_eq(atomic_load(&seen[0]), 1, "drop after a panic");
+  cr_assert_eq(atomic_load(&seen[1]), 2, "drop after an abort");
+  cr_assert_eq(atomic_load(&seen[2]), 2, "drop after a normal end");
+  cr_assert(!rt_panicking(), "on the test thread");
+  env_finish(&e, true);
+}
+
 /* rt_panic_resume re-raises a child's panic in the parent. */
 typedef struct resumer_st {
   int pc;
