@@ -16,18 +16,9 @@ for b in "$jfetch" "$faultsrv"; do
 done
 command -v curl >/dev/null || bash "$root/scripts/deps.sh" --only curl time
 
-work=$(mktemp -d /dev/shm/jfetch-10k.XXXXXX)
-srv=
-cleanup() {
-  [ -n "$srv" ] && kill "$srv" 2>/dev/null && wait "$srv" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
-"$faultsrv" --port 0 > port &
-srv=$!
-for _ in $(seq 200); do [ -s port ] && break; sleep 0.05; done
-u=http://127.0.0.1:$(awk '{print $2}' port)
+# scratch dir and faultsrv (stopped by pid on exit), on tmpfs
+. "$root/tests/lib/faultsrv.sh"
+TMPDIR=/dev/shm faultsrv_start "$faultsrv"
 python3 - "$u" <<'PY'
 import random, sys
 r = random.Random(10000)
