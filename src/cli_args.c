@@ -574,21 +574,22 @@ static int resolve_shard(struct cli_opts *c, struct diag *d) {
 }
 
 static int check_combination(struct cli_opts *c, struct diag *d) {
+  bool output_stdout = c->output && !strcmp(c->output, "-");
   if (c->shard && resolve_shard(c, d) < 0)
     return -1;
   if (c->format && c->json)
     return diag_set(d, "--format and --json both write to stdout; choose "
                        "one");
-  if (c->format && c->output && !strcmp(c->output, "-"))
+  if (c->format && output_stdout)
     return diag_set(d, "--format and --output - both write to stdout; "
                        "choose one");
-  if (c->json && c->output && !strcmp(c->output, "-"))
+  if (c->json && output_stdout)
     return diag_set(d, "--json and --output - both write to stdout; choose "
                        "one");
   if (c->speed_limit && !c->speed_time)
     return diag_set(d, "--speed-limit needs --speed-time (how long a "
                        "transfer may stay below it)");
-  if (c->resume && c->output && !strcmp(c->output, "-"))
+  if (c->resume && output_stdout)
     return diag_set(d, "--continue cannot resume into stdout");
   if (c->output && c->output_dir)
     return diag_set(d, "--output and --output-dir cannot be combined");

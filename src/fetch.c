@@ -38,7 +38,6 @@
 #include "progress.h"
 #include "sha256.h"
 
-#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -252,27 +251,14 @@ static int restart_output(struct fetch *st) {
   return 0;
 }
 
-static int fd_write(int fd, const char *p, size_t n) {
-  for (size_t off = 0; off < n;) {
-    ssize_t w = write(fd, p + off, n - off);
-    if (w < 0 && errno != EINTR)
-      return -1;
-    if (w > 0)
-      off += (size_t)w;
-  }
-  return 0;
-}
-
 /* Stdout with several jobs: each body is kept until its job ends, in
  * memory up to SPOOL_MEM (a tiny body costs no file and no syscall), in
  * an unlinked temporary file beyond. */
 #define SPOOL_MEM (64u * 1024u)
 
 static int spill(struct job_run *run) {
-  const char *tmp = getenv("TMPDIR");
-  int fd =
-      open(tmp && *tmp ? tmp : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0 || fd_write(fd, run->spool_buf, run->spool_len) < 0) {
+  int fd = open(run->cfg->spool_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0 || output_write_all(fd, run->spool_buf, run->spool_len) < 0) {
     int e = errno;
     if (fd >= 0)
       close(fd);
@@ -290,7 +276,7 @@ static int spool_write(struct job_run *run, const char *p, size_t n) {
   if (run->spool_fd < 0 && run->spool_len + n > SPOOL_MEM && spill(run) < 0)
     return -1;
   if (run->spool_fd >= 0)
-    return fd_write(run->spool_fd, p, n);
+    return output_write_all(run->spool_fd, p, n);
   if (run->spool_len + n > run->spool_cap) {
     size_t cap = run->spool_cap ? run->spool_cap * 2 : 4096;
     while (cap < run->spool_len + n)
@@ -311,7 +297,7 @@ static int write_out(struct fetch *st, const char *p, size_t n) {
     return output_file_write(&st->f, p, n);
   if (st->run->cfg->spool)
     return spool_write(st->run, p, n);
-  return fd_write(st->out_fd, p, n);
+  return output_write_all(st->out_fd, p, n);
 }
 
 /* ---- libcurl callbacks (run inside socket_action on the task's worker) ----
@@ -474,14 +460,8 @@ struct easy_slot {
   uint64_t avg_body; /* moving average of recent body sizes here */
 };
 
-/* What a host's HTTPS connections speak, learnt from responses: a table
- * by a hash of the URL's authority (a collision only costs a guess). */
-enum { PROTO_UNKNOWN = 0, PROTO_H2, PROTO_H1 };
-#define PROTO_SLOTS 256u
-
 struct fetch_easy_cache {
   unsigned workers;
-  _Atomic unsigned char proto[PROTO_SLOTS];
   struct easy_slot slot[];
 };
 
@@ -537,35 +517,6 @@ static long easy_buffer_size(struct fetch_easy_cache *c) {
   return s && s->avg_body >= LARGE_BODY ? LARGE_BUFFER : SMALL_BUFFER;
 }
 
-static unsigned proto_slot(const char *url) {
-  const char *p = strstr(url, "://");
-  p = p ? p + 3 : url;
-  uint32_t h = 2166136261u; /* FNV-1a over the lower-cased authority */
-  for (; *p && *p != '/' && *p != '?' && *p != '#'; p++)
-    h = (h ^ (unsigned char)tolower((unsigned char)*p)) * 16777619u;
-  return h % PROTO_SLOTS;
-}
-
-/* PIPEWAIT: a burst of jobs to one HTTPS host waits for the first
- * connection's ALPN answer and then multiplexes on it (HTTP/2), as curl -Z
- * does, instead of opening a connection per job.  Once the host has
- * answered in HTTP/1.x it is off for that host: there, waiting only
- * serialises the jobs behind one connection. */
-static long easy_pipewait(struct fetch_easy_cache *c, const char *url) {
-  if (strncasecmp(url, "https:", 6) != 0 || !c)
-    return 0;
-  return atomic_load_explicit(&c->proto[proto_slot(url)],
-                              memory_order_relaxed) != PROTO_H1;
-}
-
-static void easy_saw_version(struct fetch_easy_cache *c, const char *url,
-                             long version) {
-  if (!c || !version || strncasecmp(url, "https:", 6) != 0)
-    return;
-  unsigned char p = version >= CURL_HTTP_VERSION_2_0 ? PROTO_H2 : PROTO_H1;
-  atomic_store_explicit(&c->proto[proto_slot(url)], p, memory_order_relaxed);
-}
-
 static void easy_saw_body(struct fetch_easy_cache *c, uint64_t bytes) {
   struct easy_slot *s = my_slot(c);
   if (s)
@@ -591,7 +542,12 @@ static int build_easy(struct fetch *st) {
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(e, CURLOPT_MAXREDIRS, cfg->max_redirs);
-  curl_easy_setopt(e, CURLOPT_PIPEWAIT, easy_pipewait(cfg->easy, j->url));
+  /* over TLS, a burst of jobs to one host waits for the first connection's
+   * ALPN answer and then multiplexes on it (HTTP/2), as curl -Z does,
+   * instead of opening one connection per job; once the answer is HTTP/1.1
+   * libcurl opens the others at once */
+  curl_easy_setopt(e, CURLOPT_PIPEWAIT,
+                   strncasecmp(j->url, "https:", 6) == 0 ? 1L : 0L);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, st);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
@@ -624,7 +580,7 @@ static bool skip_existing(struct fetch *st) {
 static int prepare(struct fetch *st) {
   const struct fetch_cfg *cfg = st->run->cfg;
   const struct job *j = &st->run->job;
-  st->rnd = (uint32_t)(j->index * 2654435761u) ^ (uint32_t)rt_now();
+  st->rnd = (uint32_t)(j->index * 2654435761u) ^ (uint32_t)st->t0;
   if (fetch_job_listed(cfg->panic_ids, j))
     st->diag = DIAG_PANIC;
   else if (fetch_job_listed(cfg->hang_ids, j))
@@ -788,11 +744,6 @@ static bool classify(struct fetch *st) {
   free(r->effective_url);
   r->effective_url = url ? strdup(url) : NULL;
   long status = r->http_status;
-  if (status) {
-    long version = 0;
-    curl_easy_getinfo(st->easy, CURLINFO_HTTP_VERSION, &version);
-    easy_saw_version(st->run->cfg->easy, st->run->job.url, version);
-  }
   if (st->code == CURLE_OK) {
     if (st->ranged &&
         (st->range_ok || (status == 416 && st->range_total == st->written))) {
@@ -859,7 +810,6 @@ static void report_attempt(struct fetch *st, uint64_t wake_at) {
 }
 
 static void verify(struct fetch *st) {
-  easy_saw_body(st->run->cfg->easy, st->attempt_bytes);
   const struct job *j = &st->run->job;
   if (!st->hashing || st->run->res.outcome != OUT_OK)
     return;
@@ -927,6 +877,7 @@ static int fetch_poll(rt_cx *cx, void *p, void **out) {
     report_attempt(st, st->wake_at);
     RT_AWAIT(st->pc, rt_sleep_until(cx, st->wake_at));
   }
+  easy_saw_body(st->run->cfg->easy, st->attempt_bytes);
   verify(st);
 end:
   finish(st);
@@ -952,7 +903,8 @@ static void fetch_drop(void *p) {
 
 const rt_task_type fetch_task_type = {"fetch", fetch_poll, fetch_drop, NULL};
 
-size_t fetch_task_state_size(void) { return sizeof(struct fetch); }
+_Static_assert(sizeof(struct fetch) <= FETCH_STATE_MAX,
+               "struct fetch outgrew FETCH_STATE_MAX");
 
 void fetch_task_state(struct job_run *run, void *state, size_t *size) {
   struct fetch *st = state;

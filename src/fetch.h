@@ -54,6 +54,7 @@ struct fetch_cfg {
   bool resume; /* --continue: append to an existing .part */
   bool skip_existing;
   bool do_fsync;
+  const char *spool_dir;         /* spooled bodies spill here: $TMPDIR */
   rt_sem *slots;                 /* -j slots, when tasks may outnumber them */
   struct progress_live *live;    /* counters for the progress display */
   struct fetch_easy_cache *easy; /* reusable easy handles, per worker */
@@ -77,9 +78,10 @@ struct job_run {
 
 extern const rt_task_type fetch_task_type;
 
-/* The state to spawn a fetch task with (copied in by rt_spawn). */
+/* The state to spawn a fetch task with (copied in by rt_spawn), written
+ * into state, which holds FETCH_STATE_MAX bytes aligned for any type. */
+#define FETCH_STATE_MAX 1024
 void fetch_task_state(struct job_run *run, void *state, size_t *size);
-size_t fetch_task_state_size(void);
 
 /* Names a CURLcode's class for error_kind. */
 const char *fetch_error_kind(int curl_code);

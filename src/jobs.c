@@ -144,13 +144,13 @@ size_t jobs_utf8_seq(const unsigned char *s, size_t n) {
   return len;
 }
 
-/* Offset of the first byte of s[0..n) that is not valid UTF-8, or n. */
+/* Offset of the first NUL byte or invalid UTF-8 in s[0..n), or n. */
 size_t jobs_utf8_check(const char *s, size_t n) {
   const unsigned char *u = (const unsigned char *)s;
   size_t i = 0;
 
   while (i < n) {
-    size_t k = jobs_utf8_seq(u + i, n - i);
+    size_t k = u[i] ? jobs_utf8_seq(u + i, n - i) : 0;
     if (!k)
       return i;
     i += k;

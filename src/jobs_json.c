@@ -38,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -59,8 +58,9 @@ struct jctx {
   jobs_src *s;
   struct jtext *t;
   struct diag *d;
-  char who[32]; /* "job #3", "defaults" or "" */
-  int defaults; /* parsing "defaults": output_dir allowed */
+  uint64_t job; /* if is_job, messages start "job #N: " */
+  int is_job;
+  int defaults; /* parsing "defaults": "defaults: ", output_dir allowed */
   int jsonl;
 };
 
@@ -76,7 +76,6 @@ struct jobs_json {
 
 struct jobs_json_lines {
   struct jobs_jscan sc;
-  uint64_t defaults_line; /* 0: none */
   int pending; /* the reader holds the first job's line, not yet parsed */
 };
 
@@ -126,27 +125,30 @@ static uint32_t jnext(const struct jtext *t, uint32_t i) {
 }
 
 static void jctx_init(struct jctx *c, jobs_src *s, struct jtext *t,
-                      struct diag *d, const char *who) {
+                      struct diag *d) {
   memset(c, 0, sizeof(*c));
   c->s = s;
   c->t = t;
   c->d = d;
   c->jsonl = s->kind == JOBS_KIND_JSONL;
-  snprintf(c->who, sizeof c->who, "%s", who);
 }
 
 __attribute__((format(printf, 3, 4))) static int
 jerr(struct jctx *c, size_t off, const char *fmt, ...) {
-  char msg[sizeof c->d->text];
+  char msg[sizeof c->d->text], who[32] = "";
   uint64_t line, col;
   va_list ap;
 
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  /* formatted here, not per job: most jobs never have a message */
+  if (c->defaults)
+    snprintf(who, sizeof who, "defaults: ");
+  else if (c->is_job)
+    snprintf(who, sizeof who, "job #%" PRIu64 ": ", c->job);
   jtext_pos(c->t, off, &line, &col);
-  return jobs_diag(c->d, c->s->name, line, col, "%s%s%s", c->who,
-                   *c->who ? ": " : "", msg);
+  return jobs_diag(c->d, c->s->name, line, col, "%s%s", who, msg);
 }
 
 static const char *json_type(const cJSON *v) {
@@ -205,7 +207,7 @@ static int junknown(struct jctx *c, const char *key, uint32_t ki,
                 "unknown key %s (\"defaults\" can "
                 "only be the first line)",
                 q);
-  if (!c->defaults && *c->who && strcmp(key, "output_dir") == 0)
+  if (c->is_job && strcmp(key, "output_dir") == 0)
     return jerr(c, jkeyoff(c->t, ki),
                 "unknown key %s (it belongs in "
                 "\"defaults\")",
@@ -346,33 +348,31 @@ static int jkey_method(struct jctx *c, const cJSON *v, uint32_t vi,
   return 0;
 }
 
-static int jheader_dup(const struct job *j, const char *name) {
-  size_t n = strlen(name);
-
-  for (size_t i = 0; i < j->nheaders; i++)
-    if (strncasecmp(j->headers[i], name, n) == 0 && j->headers[i][n] == ':')
-      return 1;
-  return 0;
+/* The header's name, quoted for a message into q[JOBS_QUOTE_MAX + 16]. */
+static const char *jhname(char *q, const cJSON *h) {
+  return jobs_quote(q, JOBS_QUOTE_MAX + 16, h->string, strlen(h->string));
 }
 
 static int jheader(struct jctx *c, const cJSON *h, uint32_t hi, struct job *j) {
   char q[JOBS_QUOTE_MAX + 16], *line;
   const char *why;
 
-  jobs_quote(q, sizeof q, h->string, strlen(h->string));
+  /* the name is a token (no ':') before job_has_header looks for it */
   if (jobs_check_header(h->string, "", &why) < 0)
-    return jerr(c, jkeyoff(c->t, hi), "header %s %s", q, why);
-  if (jheader_dup(j, h->string))
-    return jerr(c, jkeyoff(c->t, hi), "duplicate header %s", q);
+    return jerr(c, jkeyoff(c->t, hi), "header %s %s", jhname(q, h), why);
+  if (job_has_header(j, h->string))
+    return jerr(c, jkeyoff(c->t, hi), "duplicate header %s", jhname(q, h));
   if (!cJSON_IsString(h))
-    return jerr(c, jval(c->t, hi), "header %s must be a string, got %s", q,
-                json_type(h));
+    return jerr(c, jval(c->t, hi), "header %s must be a string, got %s",
+                jhname(q, h), json_type(h));
   if (jobs_check_header(h->string, h->valuestring, &why) < 0)
-    return jerr(c, jval(c->t, hi), "header %s %s", q, why);
-  size_t n = strlen(h->string) + 2 + strlen(h->valuestring) + 1;
-  if (!(line = malloc(n)))
+    return jerr(c, jval(c->t, hi), "header %s %s", jhname(q, h), why);
+  size_t nn = strlen(h->string), nv = strlen(h->valuestring);
+  if (!(line = malloc(nn + 2 + nv + 1)))
     return jnomem(c, hi);
-  snprintf(line, n, "%s: %s", h->string, h->valuestring);
+  memcpy(line, h->string, nn);
+  memcpy(line + nn, ": ", 2);
+  memcpy(line + nn + 2, h->valuestring, nv + 1);
   j->headers[j->nheaders++] = line;
   return 0;
 }
@@ -537,7 +537,6 @@ static int jfields(struct jctx *c, const cJSON *obj, uint32_t oi,
 static int jdefaults(struct jctx *c, const cJSON *v, uint32_t vi) {
   if (!cJSON_IsObject(v))
     return jtype(c, v, vi, "defaults", "an object");
-  snprintf(c->who, sizeof c->who, "defaults");
   c->defaults = 1;
   return jfields(c, v, vi, &c->s->defaults);
 }
@@ -548,8 +547,9 @@ static int jjob(jobs_src *s, struct jtext *t, const cJSON *e, uint32_t ei,
   uint64_t index = s->index++, line, col;
   struct jctx c;
 
-  jctx_init(&c, s, t, d, "");
-  snprintf(c.who, sizeof c.who, "job #%" PRIu64, index);
+  jctx_init(&c, s, t, d);
+  c.is_job = 1;
+  c.job = index;
   if (!cJSON_IsObject(e))
     return jerr(&c, jval(t, ei), "expected a job object, got %s", json_type(e));
   if (jfields(&c, e, ei, j) < 0)
@@ -751,7 +751,7 @@ int jobs_json_open(jobs_src *s, struct diag *d) {
   if (jread_all(s, js, d) < 0)
     return -1;
   jtext_init(&js->t, js->text, js->len, 1);
-  jctx_init(&c, s, &js->t, d, "");
+  jctx_init(&c, s, &js->t, d);
   if (jparse(&c, &js->sc, &js->root, bom_len(js->text, js->len)) < 0 ||
       jtop(&c, js) < 0)
     return -1;
@@ -833,14 +833,13 @@ static int jl_prologue(jobs_src *s, struct diag *d, int apply) {
 
   if (r <= 0)
     return r;
-  jctx_init(&c, s, &t, d, "");
+  jctx_init(&c, s, &t, d);
   s->jsonl->pending = 1;
   if (jl_parse(s, &c, &root) < 0)
     return 0; /* reported as the first job's error */
   if (cJSON_IsObject(root) && root->child && !root->child->next &&
       strcmp(root->child->string, "defaults") == 0) {
     s->jsonl->pending = 0;
-    s->jsonl->defaults_line = s->rd.lineno;
     r = apply ? jdefaults(&c, root->child, 1) : 0;
   }
   cJSON_Delete(root);
@@ -869,8 +868,9 @@ int jobs_json_lines_next(jobs_src *s, struct job *j, struct diag *d) {
   s->jsonl->pending = 0;
   if (r <= 0)
     return r;
-  jctx_init(&c, s, &t, d, "");
-  snprintf(c.who, sizeof c.who, "job #%" PRIu64, s->index);
+  jctx_init(&c, s, &t, d);
+  c.is_job = 1;
+  c.job = s->index;
   if (jl_parse(s, &c, &root) < 0) {
     s->index++;
     return -1;

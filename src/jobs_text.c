@@ -31,14 +31,6 @@ static int is_blank(char c) {
   return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/* Offset of the first NUL byte or invalid UTF-8 in s[0..n), or n. */
-static size_t text_bad_byte(const char *s, size_t n) {
-  const char *nul = memchr(s, '\0', n);
-
-  /* jobs_utf8_check takes NUL for ASCII: check the bytes before it */
-  return jobs_utf8_check(s, nul ? (size_t)(nul - s) : n);
-}
-
 /* The current line: 1 with *j filled, 0 if it is no job, -1 if bad. */
 static int text_line(jobs_src *s, struct job *j, struct diag *d) {
   char msg[sizeof d->text];
@@ -53,7 +45,7 @@ static int text_line(jobs_src *s, struct job *j, struct diag *d) {
   while (e > b && is_blank(line[e - 1]))
     e--;
   int is_job = b < e && line[b] != '#';
-  if ((bad = text_bad_byte(line, len)) < len) {
+  if ((bad = jobs_utf8_check(line, len)) < len) {
     s->index += (uint64_t)is_job;
     return jobs_diag(d, s->name, lineno, bad + 1, "%s",
                      line[bad] ? "invalid UTF-8" : "NUL byte");

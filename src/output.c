@@ -68,23 +68,19 @@ char *output_name_from_url(const char *url, const char **why) {
     return NULL;
   }
   curl_url_cleanup(u);
-  size_t len = strlen(path);
-  while (len > 0 && path[len - 1] == '/')
-    len--;
-  size_t start = len;
+  size_t len = strlen(path), start = len;
   while (start > 0 && path[start - 1] != '/')
     start--;
-  bool trailing = len < strlen(path);
   char *name = NULL;
-  if (len == start || trailing)
+  /* a non-empty segment decodes to a non-empty name (a NUL is refused) */
+  if (start == len)
     *why = "its path has no file name (it is empty or ends in '/')";
   else if (!(name = decode_segment(path + start, len - start)))
     *why = "its file name decodes to a '/', '\\' or control character";
-  else if (!strcmp(name, ".") || !strcmp(name, "..") || !*name ||
-           strlen(name) > NAME_MAX) {
-    *why = !*name || strlen(name) <= NAME_MAX
-               ? "its file name is \".\" or \"..\""
-               : "its file name is longer than 255 bytes";
+  else if (strlen(name) > NAME_MAX || !strcmp(name, ".") ||
+           !strcmp(name, "..")) {
+    *why = strlen(name) > NAME_MAX ? "its file name is longer than 255 bytes"
+                                   : "its file name is \".\" or \"..\"";
     free(name);
     name = NULL;
   }
@@ -273,10 +269,10 @@ fail:;
   return -1;
 }
 
-int output_file_write(struct output_file *f, const void *buf, size_t n) {
+int output_write_all(int fd, const void *buf, size_t n) {
   const char *p = buf;
   while (n > 0) {
-    ssize_t w = write(f->fd, p, n);
+    ssize_t w = write(fd, p, n);
     if (w < 0) {
       if (errno == EINTR)
         continue;
@@ -286,6 +282,10 @@ int output_file_write(struct output_file *f, const void *buf, size_t n) {
     n -= (size_t)w;
   }
   return 0;
+}
+
+int output_file_write(struct output_file *f, const void *buf, size_t n) {
+  return output_write_all(f->fd, buf, n);
 }
 
 int output_file_commit(struct output_file *f, bool do_fsync) {
@@ -300,14 +300,7 @@ int output_file_commit(struct output_file *f, bool do_fsync) {
   if (rc == 0 && do_fsync && fsync(f->dirfd) < 0)
     rc = -1;
   int e = errno;
-  if (rc < 0)
-    unlinkat(f->dirfd, f->part, 0);
-  if (f->own_dirfd)
-    close(f->dirfd);
-  f->dirfd = -1;
-  free(f->name);
-  free(f->part);
-  f->name = f->part = NULL;
+  output_file_abort(f, rc == 0); /* on failure the .part goes too */
   errno = e;
   return rc;
 }

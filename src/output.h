@@ -64,6 +64,10 @@ int output_file_open(output_dir *od, const char *rel, bool create_dirs,
 /* Writes all of buf; -1 with errno set. */
 int output_file_write(struct output_file *f, const void *buf, size_t n);
 
+/* Writes all of buf to fd, retrying short writes and EINTR; -1 with errno
+ * set. */
+int output_write_all(int fd, const void *buf, size_t n);
+
 /* Optionally fsyncs the file, closes it and renames .part to the final
  * name (then fsyncs the directory if do_fsync).  -1 with errno set. */
 int output_file_commit(struct output_file *f, bool do_fsync);

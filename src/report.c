@@ -98,39 +98,64 @@ int report_add_file(struct report *r, const char *spec, struct diag *d) {
 
 /* ---- escaping ------------------------------------------------------------ */
 
+/* Both escapers write the runs of bytes that need no escape with one
+ * fwrite each: stdio takes the stream's lock per call, and a putc per
+ * byte made escaping the bulk of a record's cost. */
+static bool json_plain(unsigned char c) {
+  return c >= 0x20 && c != '"' && c != '\\' && c != 0x7f;
+}
+
 void report_json_string(FILE *f, const char *s) {
   if (!s) {
     fputs("null", f);
     return;
   }
   putc('"', f);
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    switch (*p) {
+  for (;;) {
+    size_t n = 0;
+    while (json_plain((unsigned char)s[n]))
+      n++;
+    fwrite(s, 1, n, f);
+    s += n;
+    if (!*s)
+      break;
+    unsigned char c = (unsigned char)*s++;
+    switch (c) {
     case '"': fputs("\\\"", f); break;
     case '\\': fputs("\\\\", f); break;
     case '\n': fputs("\\n", f); break;
     case '\r': fputs("\\r", f); break;
     case '\t': fputs("\\t", f); break;
-    default:
-      if (*p < 0x20 || *p == 0x7f)
-        fprintf(f, "\\u%04x", *p);
-      else
-        putc(*p, f);
+    default: fprintf(f, "\\u%04x", c);
     }
   }
   putc('"', f);
 }
 
+static bool xml_plain(unsigned char c) {
+  return (c >= 0x20 || c == '\t' || c == '\n') && c != '&' && c != '<' &&
+         c != '>' && c != '"' && c != '\'';
+}
+
 /* XML attribute/text escaping; control bytes XML 1.0 forbids become '?'. */
 static void xml_string(FILE *f, const char *s) {
-  for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-    switch (*p) {
+  if (!s)
+    s = "";
+  for (;;) {
+    size_t n = 0;
+    while (xml_plain((unsigned char)s[n]))
+      n++;
+    fwrite(s, 1, n, f);
+    s += n;
+    if (!*s)
+      break;
+    switch (*s++) {
     case '&': fputs("&amp;", f); break;
     case '<': fputs("&lt;", f); break;
     case '>': fputs("&gt;", f); break;
     case '"': fputs("&quot;", f); break;
     case '\'': fputs("&apos;", f); break;
-    default: putc(*p < 0x20 && *p != '\t' && *p != '\n' ? '?' : *p, f);
+    default: putc('?', f);
     }
   }
 }
@@ -138,24 +163,27 @@ static void xml_string(FILE *f, const char *s) {
 /* ---- one record ------------------------------------------------------------
  */
 
-/* The path a successful job wrote to, malloc'd; NULL if none. */
-static char *result_path(const struct report *r, const struct job_run *run) {
+/* The path a successful job wrote to; NULL if none.  *own is set to what
+ * the caller frees (NULL unless the path had to be put together). */
+static const char *result_path(const struct report *r,
+                               const struct job_run *run, char **own) {
+  *own = NULL;
   if (run->res.outcome != OUT_OK)
     return NULL;
   if (r->cfg.stdout_path || !run->rel)
-    return strdup(r->cfg.stdout_path ? r->cfg.stdout_path : "-");
+    return r->cfg.stdout_path ? r->cfg.stdout_path : "-";
   const char *base = r->cfg.path_base;
   if (!base || !strcmp(base, "."))
-    return strdup(run->rel);
+    return run->rel;
   size_t n = strlen(base);
-  char *p = NULL;
-  if (asprintf(&p, "%s%s%s", base, base[n - 1] == '/' ? "" : "/", run->rel) < 0)
-    p = NULL;
-  return p;
+  if (asprintf(own, "%s%s%s", base, base[n - 1] == '/' ? "" : "/", run->rel) <
+      0)
+    *own = NULL;
+  return *own;
 }
 
 static void write_json(const struct report *r, FILE *f,
-                       const struct job_run *run) {
+                       const struct job_run *run, const char *path) {
   const struct job_result *res = &run->res;
   fprintf(f, "{\"index\":%" PRIu64 ",\"id\":", run->job.index);
   report_json_string(f, run->job.id);
@@ -173,9 +201,7 @@ static void write_json(const struct report *r, FILE *f,
   else
     fputs(",\"http_status\":null", f);
   fprintf(f, ",\"bytes\":%" PRIu64 ",\"path\":", res->bytes);
-  char *path = result_path(r, run);
   report_json_string(f, path);
-  free(path);
   fprintf(f, ",\"elapsed_ms\":%" PRIu64 ",\"attempts\":%u,\"skipped\":%s",
           res->elapsed_ms, res->attempts, res->skipped ? "true" : "false");
   if (r->cfg.shard_n)
@@ -184,8 +210,8 @@ static void write_json(const struct report *r, FILE *f,
     fputs(",\"shard\":null}", f);
 }
 
-static void write_junit_case(const struct report *r, FILE *f,
-                             const struct job_run *run) {
+static void write_junit_case(FILE *f, const struct job_run *run,
+                             const char *path) {
   const struct job_result *res = &run->res;
   fprintf(f, "    <testcase classname=\"jfetch\" name=\"#%" PRIu64 " ",
           run->job.index);
@@ -207,13 +233,11 @@ static void write_junit_case(const struct report *r, FILE *f,
     fprintf(f, "\">outcome: %s; attempts: %u; http_status: %ld</%s>\n",
             outcome_names[res->outcome], res->attempts, res->http_status, tag);
   }
-  char *path = result_path(r, run);
   if (path) {
     fputs("      <system-out>", f);
     xml_string(f, path);
     fprintf(f, " (%" PRIu64 " bytes, %u attempt%s)</system-out>\n", res->bytes,
             res->attempts, res->attempts == 1 ? "" : "s");
-    free(path);
   }
   fputs("    </testcase>\n", f);
 }
@@ -264,9 +288,8 @@ int report_format_check(const char *fmt, struct diag *d) {
 }
 
 static void put_var(const struct report *r, FILE *f, int v,
-                    const struct job_run *run) {
+                    const struct job_run *run, const char *path) {
   const struct job_result *res = &run->res;
-  char *path;
   switch (v) {
   case 0: fprintf(f, "%u", res->attempts); break;
   case 1: fprintf(f, "%" PRIu64, res->bytes); break;
@@ -278,11 +301,7 @@ static void put_var(const struct report *r, FILE *f, int v,
   case 7: fputs(run->job.id ? run->job.id : "", f); break;
   case 8: fprintf(f, "%" PRIu64, run->job.index); break;
   case 9: fputs(outcome_names[res->outcome], f); break;
-  case 10:
-    path = result_path(r, run);
-    fputs(path ? path : "", f);
-    free(path);
-    break;
+  case 10: fputs(path ? path : "", f); break;
   case 11:
     if (r->cfg.shard_n)
       fprintf(f, "%u/%u", r->cfg.shard_k, r->cfg.shard_n);
@@ -293,11 +312,11 @@ static void put_var(const struct report *r, FILE *f, int v,
 }
 
 static void write_format(const struct report *r, FILE *f,
-                         const struct job_run *run) {
+                         const struct job_run *run, const char *path) {
   for (const char *p = r->cfg.format; *p; p++) {
     if (p[0] == '%' && p[1] == '{') {
       const char *end = strchr(p + 2, '}');
-      put_var(r, f, var_index(p + 2, (size_t)(end - p - 2)), run);
+      put_var(r, f, var_index(p + 2, (size_t)(end - p - 2)), run, path);
       p = end;
     } else if (p[0] == '%' && p[1] == '%') {
       putc('%', f);
@@ -340,22 +359,27 @@ void report_record(struct report *r, const struct job_run *run) {
     r->n.skipped++;
   if (run->res.outcome != OUT_OK)
     remember(r, run);
+  char *own = NULL;
+  const char *path = r->cfg.json || r->cfg.format || r->nfiles
+                         ? result_path(r, run, &own)
+                         : NULL;
   if (r->cfg.json) {
-    write_json(r, r->cfg.json, run);
+    write_json(r, r->cfg.json, run, path);
     putc('\n', r->cfg.json);
   }
   if (r->cfg.format)
-    write_format(r, stdout, run);
+    write_format(r, stdout, run, path);
   for (size_t i = 0; i < r->nfiles; i++) {
     struct rfile *f = &r->files[i];
     if (f->kind == REP_JUNIT) {
-      write_junit_case(r, f->body, run);
+      write_junit_case(f->body, run, path);
     } else {
       fputs(f->n ? ",\n    " : "\n    ", f->body);
-      write_json(r, f->body, run);
+      write_json(r, f->body, run, path);
     }
     f->n++;
   }
+  free(own);
 }
 
 void report_flush(struct report *r) {
@@ -370,8 +394,12 @@ void report_counts(const struct report *r, struct report_counts *c) {
 /* ---- report files
  * --------------------------------------------------------------- */
 
+static uint64_t total_jobs(const struct report *r) {
+  return r->n.ok + r->n.app_error + r->n.panicked + r->n.cancelled;
+}
+
 static void junit_head(const struct report *r, FILE *f, double wall_s) {
-  uint64_t total = r->n.ok + r->n.app_error + r->n.panicked + r->n.cancelled;
+  uint64_t total = total_jobs(r);
   fprintf(f,
           "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
           "<testsuites name=\"jfetch\" tests=\"%" PRIu64
@@ -387,7 +415,7 @@ static void junit_head(const struct report *r, FILE *f, double wall_s) {
 
 static void json_head(const struct report *r, FILE *f, double wall_s,
                       int exit_status) {
-  uint64_t total = r->n.ok + r->n.app_error + r->n.panicked + r->n.cancelled;
+  uint64_t total = total_jobs(r);
   fprintf(f,
           "{\n  \"summary\": {\"jobs\": %" PRIu64 ", \"ok\": %" PRIu64
           ", \"app_error\": %" PRIu64 ", \"panicked\": %" PRIu64
@@ -452,7 +480,7 @@ int report_close(struct report *r, double wall_s, int exit_status) {
 }
 
 void report_summary(const struct report *r, FILE *f, double wall_s) {
-  uint64_t total = r->n.ok + r->n.app_error + r->n.panicked + r->n.cancelled;
+  uint64_t total = total_jobs(r);
   fprintf(f, "jfetch: %" PRIu64 " job%s in %.2f s: %" PRIu64 " ok", total,
           total == 1 ? "" : "s", wall_s, r->n.ok);
   if (r->n.skipped)

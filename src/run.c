@@ -36,6 +36,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,28 @@ static int check_job(struct checker *c, const char *src, struct job *j,
   return 0;
 }
 
+/* Numbers and checks one job of a checking pass, then frees it: 1 if it
+ * is valid and in this shard, 0 if valid and not, -1 with d set. */
+static int check_next(struct ctx *c, jobs_src *s, struct job *j,
+                      struct diag *d) {
+  number(&c->chk, j);
+  char *rel;
+  int rc = check_job(&c->chk, jobs_src_name(s), j, &rel, d);
+  if (rc == 0)
+    rc = in_shard(c->o, j);
+  free(rel);
+  job_free(j);
+  return rc;
+}
+
+/* The id and output sets of a checking pass.  -1 on ENOMEM. */
+static int checker_init(struct checker *chk, bool derive) {
+  chk->ids = seen_create();
+  chk->outputs = seen_create();
+  chk->derive = derive;
+  return chk->ids && chk->outputs ? 0 : -1;
+}
+
 /* ---- sources ----------------------------------------------------------------
  */
 
@@ -239,14 +262,10 @@ static int validate(struct ctx *c, uint64_t *total, struct diag *d) {
     }
     int rc;
     while ((rc = jobs_src_next(s, &j, d)) == 1) {
-      number(&c->chk, &j);
-      char *rel;
-      rc = check_job(&c->chk, jobs_src_name(s), &j, &rel, d);
-      *total += rc == 0 && in_shard(c->o, &j);
-      free(rel);
-      job_free(&j);
+      rc = check_next(c, s, &j, d);
       if (rc < 0)
         return -1;
+      *total += (uint64_t)rc;
     }
     if (rc < 0 || jobs_src_rewind(s) < 0)
       return -1;
@@ -443,10 +462,15 @@ static void record(struct ctx *c, struct job_run *run) {
   run_free(run);
 }
 
+static void set_cancelled(struct ctx *c, struct job_result *r, bool started) {
+  free(r->error);
+  r->outcome = OUT_CANCELLED;
+  r->error_kind = "cancelled";
+  r->error = strdup(stop_reason(c->stop, started));
+}
+
 static void record_unstarted(struct ctx *c, struct job_run *run) {
-  run->res.outcome = OUT_CANCELLED;
-  run->res.error_kind = "cancelled";
-  run->res.error = strdup(stop_reason(c->stop, false));
+  set_cancelled(c, &run->res, false);
   record(c, run);
 }
 
@@ -457,16 +481,14 @@ static void finished(struct ctx *c, rt_join *j) {
   if (run->host)
     hosts_put(c->hosts, run->host);
   if (j->status != RT_JOIN_OK) {
-    free(r->error);
     if (j->status == RT_JOIN_PANICKED) {
+      free(r->error);
       r->outcome = OUT_PANICKED;
       r->error_kind = "panic";
       r->error = j->panic;
       j->panic = NULL;
     } else {
-      r->outcome = OUT_CANCELLED;
-      r->error_kind = "cancelled";
-      r->error = strdup(stop_reason(c->stop, true));
+      set_cancelled(c, r, true);
     }
     r->bytes = 0;
     r->elapsed_ms = (rt_now() - run->start_ns) / 1000000u;
@@ -481,7 +503,7 @@ static void spawn_one(struct ctx *c, struct job_run *run) {
   }
   if (c->hosts && (run->host = hosts_get(c->hosts, run->job.url)))
     run->host_sem = hosts_sem(run->host);
-  unsigned char state[1024];
+  _Alignas(max_align_t) unsigned char state[FETCH_STATE_MAX];
   size_t size;
   fetch_task_state(run, state, &size);
   run->start_ns = rt_now();
@@ -505,7 +527,9 @@ static void spawn_ready(struct ctx *c) {
     size_t room = c->stop                   ? FEED_BATCH
                   : c->window > c->inflight ? c->window - c->inflight
                                             : 0;
-    size_t n = feed_pop(&c->feed, batch, room < FEED_BATCH ? room : FEED_BATCH);
+    size_t n =
+        room ? feed_pop(&c->feed, batch, room < FEED_BATCH ? room : FEED_BATCH)
+             : 0;
     if (n == 0)
       return;
     for (size_t i = 0; i < n; i++)
@@ -542,8 +566,10 @@ static bool feed_finished(struct ctx *c) {
 #define FLUSH_NS 100000000u
 
 static void maybe_flush(struct ctx *c, bool now) {
+  if (!c->unflushed)
+    return;
   uint64_t t = rt_now();
-  if (c->unflushed && (now || t - c->flushed_at >= FLUSH_NS)) {
+  if (now || t - c->flushed_at >= FLUSH_NS) {
     report_flush(c->rep);
     c->unflushed = false;
     c->flushed_at = t;
@@ -759,6 +785,8 @@ static void fill_cfg(struct ctx *c) {
   f->nheaders = o->nheaders;
   f->insecure = o->insecure;
   f->cacert = o->cacert;
+  const char *tmp = getenv("TMPDIR");
+  f->spool_dir = tmp && *tmp ? tmp : "/tmp";
   f->panic_ids = getenv("JFETCH_PANIC_JOB");
   f->hang_ids = getenv("JFETCH_HANG_JOB");
 }
@@ -779,12 +807,9 @@ static int exit_status(struct ctx *c) {
 static int prepare(struct ctx *c, struct diag *d) {
   struct report_cfg rc;
   uint64_t total = 0;
-  c->chk.ids = seen_create();
-  c->chk.outputs = seen_create();
   /* names are derived (and checked for clashes) only when files are
    * written under an output directory: not for stdout or --output FILE */
-  c->chk.derive = !stdout_mode(c->o) && !c->o->output;
-  if (!c->chk.ids || !c->chk.outputs)
+  if (checker_init(&c->chk, !stdout_mode(c->o) && !c->o->output) < 0)
     return snprintf(d->text, sizeof(d->text), "out of memory"), -1;
   if (c->o->checksum && checksums_load(c->o->checksum, &c->sums, d) < 0)
     return -1;
@@ -822,8 +847,9 @@ static int prepare(struct ctx *c, struct diag *d) {
   return c->prog ? 0 : -1;
 }
 
-/* False if the reader thread is still blocked on stdin: it then keeps
- * using the context, which must not be freed (the process exits next). */
+/* Frees what the context holds, once the runtime is gone.  False if the
+ * reader thread is still blocked on stdin: it then keeps using the
+ * context, which must not be freed (the process exits next). */
 static bool cleanup(struct ctx *c) {
   if (c->reader_started) {
     pthread_mutex_lock(&c->feed.mu);
@@ -842,10 +868,15 @@ static bool cleanup(struct ctx *c) {
   close_sources(&c->srcs);
   seen_destroy(c->chk.ids);
   seen_destroy(c->chk.outputs);
+  checksums_free(c->sums);
   report_destroy(c->rep);
   progress_destroy(c->prog);
   output_dir_close(c->cfg.od);
   free(c->fixed_rel);
+  hosts_destroy(c->hosts);
+  rt_sem_destroy(c->cfg.slots);
+  rt_notify_destroy(c->feed.ready);
+  rt_token_destroy(c->stop_tok);
   return true;
 }
 
@@ -868,8 +899,6 @@ static int run_root(struct ctx *c, rt_runtime *rt) {
   if (rt_notify_create(&c->feed.ready) || rt_token_create(NULL, &c->stop_tok) ||
       rt_joinset_create(&c->set) || setup_limits(c) < 0)
     return -1;
-  pthread_mutex_init(&c->feed.mu, NULL);
-  pthread_cond_init(&c->feed.room, NULL);
   rt_runtime_enter(rt);
   c->sig_started = pthread_create(&c->sig, NULL, signal_main, c->stop_tok) == 0;
   c->cfg.easy = fetch_easy_cache_create(rt_runtime_workers(rt));
@@ -901,10 +930,7 @@ static int check_all(struct ctx *c) {
   struct diag d = {{0}};
   unsigned long errors = 0;
   uint64_t jobs = 0;
-  c->chk.ids = seen_create();
-  c->chk.outputs = seen_create();
-  c->chk.derive = !stdout_mode(c->o);
-  if (!c->chk.ids || !c->chk.outputs)
+  if (checker_init(&c->chk, !stdout_mode(c->o)) < 0)
     return EXIT_BAD_INPUT;
   if (c->o->format && report_format_check(c->o->format, &d) < 0)
     check_error(&errors, &d);
@@ -922,14 +948,11 @@ static int check_all(struct ctx *c) {
           check_error(&errors, &d);
           continue;
         }
-        number(&c->chk, &j);
-        char *rel = NULL;
-        if (check_job(&c->chk, jobs_src_name(s), &j, &rel, &d) < 0)
+        rc = check_next(c, s, &j, &d);
+        if (rc < 0)
           check_error(&errors, &d);
         else
-          jobs += in_shard(c->o, &j);
-        free(rel);
-        job_free(&j);
+          jobs += (uint64_t)rc;
       }
       next_source(&c->chk);
     }
@@ -950,9 +973,10 @@ int run_main(const struct cli_opts *o, bool *abandoned) {
   if (!c)
     return EXIT_BAD_INPUT;
   c->o = o;
+  pthread_mutex_init(&c->feed.mu, NULL);
+  pthread_cond_init(&c->feed.room, NULL);
   if (o->check) {
     int status = check_all(c);
-    checksums_free(c->sums);
     cleanup(c);
     free(c);
     return status;
@@ -997,15 +1021,10 @@ int run_main(const struct cli_opts *o, bool *abandoned) {
     fetch_easy_cache_destroy(c->cfg.easy);
     rt_runtime_destroy(rt);
   }
-  hosts_destroy(c->hosts);
-  rt_sem_destroy(c->cfg.slots);
   if (!cleanup(c)) {
     *abandoned = true; /* the reader still uses c and its checksums */
     return status;
   }
-  checksums_free(c->sums);
-  rt_notify_destroy(c->feed.ready);
-  rt_token_destroy(c->stop_tok);
   free(c);
   return status;
 }

@@ -40,16 +40,6 @@ struct pool_thread {
   unsigned slot;
 };
 
-static void deadline_ts(struct timespec *ts, unsigned ms) {
-  clock_gettime(CLOCK_REALTIME, ts);
-  ts->tv_sec += ms / 1000;
-  ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (ts->tv_nsec >= 1000000000L) {
-    ts->tv_sec++;
-    ts->tv_nsec -= 1000000000L;
-  }
-}
-
 static void run_job(rt_task *t, struct rt__pad *pad) {
   uint64_t s = rt__task_transition_to_running(t);
   if (s & RT__CANCELLED) {
@@ -89,7 +79,7 @@ static void *pool_main(void *arg) {
   for (;;) {
     while (!p->head && !p->stop) {
       struct timespec ts;
-      deadline_ts(&ts, p->keepalive_ms);
+      rt__realtime_after(&ts, (uint64_t)p->keepalive_ms * 1000000u);
       p->nidle++;
       int rc = pthread_cond_timedwait(&p->cv, &p->mu, &ts);
       p->nidle--;
@@ -98,10 +88,7 @@ static void *pool_main(void *arg) {
     }
     if (!p->head)
       break; /* stopping and nothing queued */
-    rt_task *t = p->head;
-    p->head = t->next;
-    if (!p->head)
-      p->tail = NULL;
+    rt_task *t = rt__tlist_pop(&p->head, &p->tail);
     pthread_mutex_unlock(&p->mu);
     run_job(t, pad);
     pthread_mutex_lock(&p->mu);
@@ -173,12 +160,7 @@ int rt_spawn_blocking(void *(*fn)(void *arg), void *arg, rt_handle **out) {
     free(t);
     return RT_ESHUTDOWN;
   }
-  t->next = NULL;
-  if (p->tail)
-    p->tail->next = t;
-  else
-    p->head = t;
-  p->tail = t;
+  rt__tlist_push(&p->head, &p->tail, t);
   if (p->nidle > 0)
     pthread_cond_signal(&p->cv);
   else if (p->nthreads < p->max)
@@ -215,8 +197,7 @@ int rt__pool_shutdown(rt_runtime *rt, uint64_t deadline_ns) {
   pthread_mutex_unlock(&p->mu);
   while (q) {
     rt_task *nx = q->next;
-    uint64_t s = atomic_fetch_or(&q->state, RT__RUNNING);
-    (void)s;
+    atomic_fetch_or(&q->state, RT__RUNNING);
     rt__task_complete(q, RT_JOIN_CANCELLED, NULL);
     q = nx;
   }
@@ -232,7 +213,8 @@ int rt__pool_shutdown(rt_runtime *rt, uint64_t deadline_ns) {
       pthread_cond_wait(&p->done_cv, &p->mu);
     } else {
       struct timespec ts;
-      deadline_ts(&ts, (unsigned)((deadline_ns - now) / 1000000u + 1));
+      /* a ms past the deadline, so the wait does not end just short */
+      rt__realtime_after(&ts, ((deadline_ns - now) / 1000000u + 1) * 1000000u);
       pthread_cond_timedwait(&p->done_cv, &p->mu, &ts);
     }
   }

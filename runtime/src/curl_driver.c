@@ -104,6 +104,14 @@ void rt__curl_share_fini(rt_runtime *rt) {
 /* ---- multi wiring ----------------------------------------------------------
  */
 
+/* Takes a RUNNING transfer's easy handle out of its driver's multi (on that
+ * driver's thread) and out of the driver's counts. */
+static void leave_multi(rt_xfer *x) {
+  curl_multi_remove_handle(((struct rt__curl *)x->d->curl)->multi, x->easy);
+  x->d->n_watchers--;
+  atomic_fetch_sub_explicit(&x->d->xfers, 1, memory_order_relaxed);
+}
+
 static void check_done(struct rt__curl *c) {
   CURLMsg *msg;
   int left;
@@ -114,9 +122,7 @@ static void check_done(struct rt__curl *c) {
     CURLcode res = msg->data.result;
     rt_xfer *x = NULL;
     curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&x);
-    curl_multi_remove_handle(c->multi, e); /* msg is invalid from here */
-    c->d->n_watchers--;
-    atomic_fetch_sub_explicit(&c->d->xfers, 1, memory_order_relaxed);
+    leave_multi(x); /* msg is invalid from here */
     x->state = XF_DONE;
     x->result = res;
     if (x->reg) {
@@ -261,12 +267,9 @@ int rt_xfer_create(void *easy, rt_xfer **out) {
 }
 
 static void xfer_unregister(rt_xfer *x) {
-  if (x->state == XF_RUNNING) {
-    struct rt__curl *c = x->d->curl;
-    curl_multi_remove_handle(c->multi, x->easy);
-    x->d->n_watchers--;
-  }
-  if (x->state == XF_RUNNING || x->moved)
+  if (x->state == XF_RUNNING)
+    leave_multi(x);
+  else if (x->moved)
     atomic_fetch_sub_explicit(&x->d->xfers, 1, memory_order_relaxed);
   x->moved = false;
   x->state = XF_IDLE;
@@ -333,34 +336,34 @@ static int start(rt_cx *cx, rt_xfer *x) {
     }
     atomic_fetch_add_explicit(&cx->d->xfers, 1, memory_order_relaxed);
   }
+  int rc = RT_ENOMEM;
   struct rt__curl *c = curl_of(cx->d);
   struct rt__wait *w = c ? rt__wait_new(cx, RT__W_XFER, x) : NULL;
-  if (!w) {
-    atomic_fetch_sub_explicit(&cx->d->xfers, 1, memory_order_relaxed);
-    return RT_ENOMEM;
-  }
-  if (rt__pin(cx) != 0) {
-    rt__wait_release(cx->task, w);
-    atomic_fetch_sub_explicit(&cx->d->xfers, 1, memory_order_relaxed);
-    return RT_EINVAL;
-  }
-  struct rt__xwait *xw = rt__xwait_of(w);
+  if (!w)
+    goto uncount;
+  if ((rc = rt__pin(cx)) != 0) /* RT_EINVAL */
+    goto release;
   curl_easy_setopt(x->easy, CURLOPT_PRIVATE, (char *)x);
   curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(x->easy, CURLOPT_SHARE, cx->d->rt->share);
   if (curl_multi_add_handle(c->multi, x->easy) != CURLM_OK) {
-    rt__unpin(cx->task);
-    rt__wait_release(cx->task, w);
-    atomic_fetch_sub_explicit(&cx->d->xfers, 1, memory_order_relaxed);
-    return RT_ECURL;
+    rc = RT_ECURL;
+    goto unpin;
   }
-  xw->d = cx->d;
-  xw->u.xfer = x;
-  x->reg = xw;
+  x->reg = rt__xwait_of(w);
+  x->reg->d = cx->d;
+  x->reg->u.xfer = x;
   x->d = cx->d;
   x->state = XF_RUNNING;
   cx->d->n_watchers++;
   return RT_PENDING;
+unpin:
+  rt__unpin(cx->task);
+release:
+  rt__wait_release(cx->task, w);
+uncount:
+  atomic_fetch_sub_explicit(&cx->d->xfers, 1, memory_order_relaxed);
+  return rc;
 }
 
 int rt_xfer_poll(rt_cx *cx, rt_xfer *x, int *curl_code) {

@@ -148,20 +148,15 @@ bool rt_handle_is_finished(const rt_handle *h) {
 
 void rt__task_abort(rt_task *t) {
   uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
-  uint64_t ns;
-  bool queue;
   do {
     if (s & (RT__COMPLETE | RT__CANCELLED))
       return;
-    ns = s | RT__CANCELLED;
-    queue = !(s & (RT__RUNNING | RT__NOTIFIED));
-    if (s & RT__RUNNING)
-      ns |= RT__NOTIFIED;
-    if (queue)
-      ns |= RT__NOTIFIED;
   } while (!atomic_compare_exchange_weak_explicit(
-      &t->state, &s, ns, memory_order_acq_rel, memory_order_acquire));
-  if (queue)
+      &t->state, &s, s | RT__CANCELLED | RT__NOTIFIED, memory_order_acq_rel,
+      memory_order_acquire));
+  /* idle: queue it, and the runner cancels instead of polling; running or
+   * already queued: whoever holds it sees CANCELLED */
+  if (!(s & (RT__RUNNING | RT__NOTIFIED)))
     rt__schedule(t, false);
 }
 

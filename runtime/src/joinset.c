@@ -73,12 +73,7 @@ void rt__joinset_member_done(struct rt__set_core *c, rt_task *t) {
   rt_task *waiter = NULL;
   pthread_mutex_lock(&c->mu);
   if (!c->closed) {
-    t->next = NULL;
-    if (c->ready_tail)
-      c->ready_tail->next = t;
-    else
-      c->ready_head = t;
-    c->ready_tail = t;
+    rt__tlist_push(&c->ready_head, &c->ready_tail, t);
     waiter = c->waiter;
     c->waiter = NULL;
     if (c->thread_waiting)
@@ -145,13 +140,7 @@ static void take(rt_joinset *s, rt_task *t, rt_join *out) {
 }
 
 static rt_task *pop_ready_locked(struct rt__set_core *c) {
-  rt_task *t = c->ready_head;
-  if (t) {
-    c->ready_head = t->next;
-    if (!c->ready_head)
-      c->ready_tail = NULL;
-  }
-  return t;
+  return rt__tlist_pop(&c->ready_head, &c->ready_tail);
 }
 
 int rt_joinset_join_next(rt_cx *cx, rt_joinset *s, rt_join *out) {
@@ -203,8 +192,6 @@ void rt_joinset_abort_all(rt_joinset *s) {
 }
 
 size_t rt_joinset_len(const rt_joinset *s) { return s->n; }
-
-void rt__set_wait_cancel(struct rt__wait *w) { (void)w; }
 
 void rt_joinset_destroy(rt_joinset *s) {
   if (!s)

@@ -34,6 +34,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #define RT__CACHELINE 64
 #define RT__RING_CAP 256u
@@ -77,8 +78,7 @@ enum {
   RT__W_SEM,
   RT__W_CHAN_SEND,
   RT__W_CHAN_RECV,
-  RT__W_TOKEN,
-  RT__W_SET, /* list waiters above; below need an extended node */
+  RT__W_TOKEN, /* list waiters above; below need an extended node */
   RT__W_TIMER,
   RT__W_XFER,
   RT__W_KINDS
@@ -150,6 +150,14 @@ struct rt__pad {
 };
 
 /* ---- drivers and workers ---------------------------------------------- */
+/* rt__driver.parked (scheduler.c has the protocol) */
+enum {
+  RT__PARK_RUNNING = 0,
+  RT__PARK_PARKED = 1,
+  RT__PARK_SEARCH = 2, /* claimed by a notifier: search for work */
+  RT__PARK_INBOX = 3   /* claimed by an inbox push */
+};
+
 struct rt__driver {
   rt_runtime *rt;
   struct ev_loop *loop;
@@ -165,7 +173,7 @@ struct rt__driver {
   _Atomic int parked;
   unsigned n_watchers;    /* active timers, ios and transfers on the loop */
   _Atomic unsigned xfers; /* transfers in this driver's multi */
-  unsigned tick;          /* block_on driver: polls so far */
+  unsigned tick;          /* polls so far (the worker loop's clock) */
   struct rt_cx cx;
   struct rt__pad pad;
   void *curl;      /* struct rt__curl, created on first transfer */
@@ -178,7 +186,6 @@ struct rt__worker {
   pthread_t thread;
   rt_task *lifo;
   unsigned lifo_polls;
-  unsigned tick;
   uint32_t rng;
   bool searching;
   _Atomic bool exited; /* the thread's last touch of the runtime */
@@ -225,8 +232,7 @@ struct rt_runtime {
   _Atomic bool shutting_down;
   _Atomic bool stop;
   bool shut_done;
-  bool leaked;           /* shutdown timed out */
-  bool workers_detached; /* some worker could not be joined in time */
+  bool leaked; /* shutdown timed out */
   struct rt__pool pool;
   void *share; /* CURLSH: DNS + TLS sessions shared by all workers */
   pthread_mutex_t share_mu[RT__SHARE_LOCKS];
@@ -262,7 +268,6 @@ void rt__task_run(struct rt__driver *d, rt_task *t);
 uint64_t rt__task_transition_to_running(rt_task *t); /* NOTIFIED->RUNNING */
 void rt__task_complete(rt_task *t, int status, void *payload);
 void rt__task_finish_panic(struct rt__driver *d); /* at a landing pad */
-void rt__task_cancel_unpolled(rt_task *t);        /* shutdown, pool */
 void rt__output_drop(rt_task *t);
 void rt__join_waker_wake(rt_task *t, uintptr_t jw);
 void rt__join_waker_drop(uintptr_t jw);
@@ -292,12 +297,9 @@ rt_runtime *rt__task_runtime(rt_task *t);
 
 /* ---- scheduler.c --------------------------------------------------------- */
 void rt__schedule(rt_task *t, bool yield); /* t is NOTIFIED, not queued */
-void rt__schedule_new(rt_runtime *rt, rt_task *t);
-void rt__inject_push(rt_runtime *rt, rt_task *t);
-void rt__notify_idle(rt_runtime *rt);
+void rt__schedule_new(rt_runtime *rt, rt_task *t); /* t->home is set */
 int rt__driver_init(struct rt__driver *d, rt_runtime *rt, int index);
 void rt__driver_fini(struct rt__driver *d);
-void rt__driver_wake(struct rt__driver *d);
 void rt__inbox_push(struct rt__driver *d, rt_task *t); /* + wake */
 void *rt__worker_main(void *arg);
 void rt__driver_local_push(struct rt__driver *d, rt_task *t);
@@ -321,14 +323,23 @@ void rt__wlist_push(struct rt__wait **head, struct rt__wait **tail,
                     struct rt__wait *w);
 void rt__wlist_unlink(struct rt__wait **head, struct rt__wait **tail,
                       struct rt__wait *w);
+/* unlinks w, marks it FIRED (granted) and wakes its task */
+void rt__wlist_fire(struct rt__wait **head, struct rt__wait **tail,
+                    struct rt__wait *w);
+void rt__wlist_fire_all(struct rt__wait **head, struct rt__wait **tail);
+/* wakes every waiter, leaving them linked and unfired ("look again") */
+void rt__wlist_wake_all(struct rt__wait *head);
 /* per-kind cancellation, implemented by each waitable's module */
 void rt__sem_wait_cancel(struct rt__wait *w);
 void rt__notify_wait_cancel(struct rt__wait *w);
 void rt__chan_wait_cancel(struct rt__wait *w);
 void rt__token_wait_cancel(struct rt__wait *w);
-void rt__set_wait_cancel(struct rt__wait *w);
 void rt__timer_wait_cancel(struct rt__wait *w);
 void rt__xfer_wait_cancel(struct rt__wait *w);
+
+/* ---- timer.c ------------------------------------------------------------- */
+/* *ts = CLOCK_REALTIME now + delay_ns, for pthread timed waits */
+void rt__realtime_after(struct timespec *ts, uint64_t delay_ns);
 
 /* ---- blocking.c ------------------------------------------------------------
  */
@@ -353,8 +364,26 @@ void rt__curl_share_fini(rt_runtime *rt);
 #define RT__CONTAINER_OF(p, type, member)                                      \
   ((type *)(void *)((char *)(p)-offsetof(type, member)))
 
-static inline uint64_t rt__load(_Atomic uint64_t *p) {
-  return atomic_load_explicit(p, memory_order_acquire);
+/* A FIFO of tasks linked through task->next (run lists, the inbox, a
+ * JoinSet's ready list, the blocking queue): its owner or its lock guards
+ * it.  Pop leaves the popped task's next as it was. */
+static inline void rt__tlist_push(rt_task **head, rt_task **tail, rt_task *t) {
+  t->next = NULL;
+  if (*tail)
+    (*tail)->next = t;
+  else
+    *head = t;
+  *tail = t;
+}
+
+static inline rt_task *rt__tlist_pop(rt_task **head, rt_task **tail) {
+  rt_task *t = *head;
+  if (t) {
+    *head = t->next;
+    if (!*head)
+      *tail = NULL;
+  }
+  return t;
 }
 
 #endif /* RT_INTERNAL_H */

@@ -20,15 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-void rt_config_init(rt_config *cfg) {
-  cfg->workers = 0;
-  cfg->max_blocking = 0;
-  cfg->blocking_keepalive_ms = 0;
-  cfg->event_interval = 0;
-  cfg->global_queue_interval = 0;
-  cfg->budget = 0;
-  cfg->max_idle_connections = 0;
-}
+void rt_config_init(rt_config *cfg) { *cfg = (rt_config){0}; }
 
 static void config_normalize(rt_config *c) {
   if (c->workers == 0) {
@@ -167,16 +159,11 @@ static int join_workers(rt_runtime *rt, uint64_t deadline) {
       pthread_join(w->thread, NULL);
       continue;
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t now = rt_now();
-    uint64_t left = deadline > now ? deadline - now : 0;
-    uint64_t ns = (uint64_t)ts.tv_nsec + left % 1000000000u;
-    ts.tv_sec += (time_t)(left / 1000000000u + ns / 1000000000u);
-    ts.tv_nsec = (long)(ns % 1000000000u);
+    struct timespec ts;
+    rt__realtime_after(&ts, deadline > now ? deadline - now : 0);
     if (pthread_timedjoin_np(w->thread, NULL, &ts) != 0) {
       pthread_detach(w->thread);
-      rt->workers_detached = true;
       rc = RT_ETIMEDOUT;
     }
   }
@@ -206,7 +193,7 @@ int rt_runtime_shutdown(rt_runtime *rt, uint32_t timeout_ms) {
 /* After a shutdown that timed out: true if nothing of rt runs any more
  * (every worker thread has left its loop and the stragglers of the blocking
  * pool have since returned), so it can be freed after all. */
-static bool rt__quiet_after_timeout(rt_runtime *rt) {
+static bool quiet_after_timeout(rt_runtime *rt) {
   for (unsigned i = 0; i < rt->nworkers; i++)
     if (!atomic_load_explicit(&rt->workers[i]->exited, memory_order_acquire))
       return false;
@@ -220,7 +207,7 @@ void rt_runtime_destroy(rt_runtime *rt) {
   if (!rt)
     return;
   rt_runtime_shutdown(rt, UINT32_MAX);
-  if (rt->leaked && !rt__quiet_after_timeout(rt))
+  if (rt->leaked && !quiet_after_timeout(rt))
     return; /* threads may still use it: leave it to them */
   free_workers(rt, rt->nworkers);
   rt__curl_share_fini(rt);
@@ -279,11 +266,11 @@ static void drive(struct rt__driver *d, rt_task *root) {
         ev_run(d->loop, EVRUN_NOWAIT);
       continue;
     }
-    atomic_store(&d->parked, 1);
+    atomic_store(&d->parked, RT__PARK_PARKED);
     atomic_thread_fence(memory_order_seq_cst);
     if (!atomic_load(&d->inbox_len))
       ev_run(d->loop, EVRUN_ONCE);
-    atomic_store(&d->parked, 0);
+    atomic_store(&d->parked, RT__PARK_RUNNING);
   }
 }
 

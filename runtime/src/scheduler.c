@@ -36,8 +36,6 @@
 
 #include <stdlib.h>
 
-enum { PARK_RUNNING = 0, PARK_PARKED = 1, PARK_SEARCH = 2, PARK_INBOX = 3 };
-
 /* ---- the ring
  * ---------------------------------------------------------------- */
 
@@ -114,7 +112,7 @@ static void inject_push_list(rt_runtime *rt, rt_task *first, rt_task *last,
   __atomic_store_n(&prev->next, first, __ATOMIC_RELEASE);
 }
 
-void rt__inject_push(rt_runtime *rt, rt_task *t) {
+static void inject_push(rt_runtime *rt, rt_task *t) {
   inject_push_list(rt, t, t, 1);
 }
 
@@ -191,22 +189,11 @@ static void ring_push_or_overflow(struct rt__worker *w, rt_task *t) {
  * --------------------------------------------------------------- */
 
 void rt__driver_local_push(struct rt__driver *d, rt_task *t) {
-  t->next = NULL;
-  if (d->local_tail)
-    d->local_tail->next = t;
-  else
-    d->local_head = t;
-  d->local_tail = t;
+  rt__tlist_push(&d->local_head, &d->local_tail, t);
 }
 
 rt_task *rt__driver_local_pop(struct rt__driver *d) {
-  rt_task *t = d->local_head;
-  if (t) {
-    d->local_head = t->next;
-    if (!d->local_head)
-      d->local_tail = NULL;
-  }
-  return t;
+  return rt__tlist_pop(&d->local_head, &d->local_tail);
 }
 
 void rt__driver_drain_inbox(struct rt__driver *d) {
@@ -227,40 +214,35 @@ void rt__driver_drain_inbox(struct rt__driver *d) {
 }
 
 static bool claim_parked(struct rt__driver *d, int why) {
-  int exp = PARK_PARKED;
+  int exp = RT__PARK_PARKED;
   if (!atomic_compare_exchange_strong(&d->parked, &exp, why))
     return false;
   if (d->index >= 0)
     atomic_fetch_sub(&d->rt->n_idle, 1);
-  if (why == PARK_SEARCH)
+  if (why == RT__PARK_SEARCH)
     atomic_fetch_add(&d->rt->n_searching, 1);
   ev_async_send(d->loop, &d->async);
   return true;
 }
 
-void rt__driver_wake(struct rt__driver *d) {
+static void driver_wake(struct rt__driver *d) {
   atomic_thread_fence(memory_order_seq_cst);
-  if (atomic_load(&d->parked) == PARK_PARKED)
-    claim_parked(d, PARK_INBOX);
+  if (atomic_load(&d->parked) == RT__PARK_PARKED)
+    claim_parked(d, RT__PARK_INBOX);
 }
 
 void rt__inbox_push(struct rt__driver *d, rt_task *t) {
-  t->next = NULL;
   pthread_mutex_lock(&d->inbox_mu);
-  if (d->inbox_tail)
-    d->inbox_tail->next = t;
-  else
-    d->inbox_head = t;
-  d->inbox_tail = t;
+  rt__tlist_push(&d->inbox_head, &d->inbox_tail, t);
   atomic_fetch_add_explicit(&d->inbox_len, 1, memory_order_release);
   pthread_mutex_unlock(&d->inbox_mu);
-  rt__driver_wake(d);
+  driver_wake(d);
 }
 
 /* ---- scheduling
  * ---------------------------------------------------------------- */
 
-void rt__notify_idle(rt_runtime *rt) {
+static void notify_idle(rt_runtime *rt) {
   atomic_thread_fence(memory_order_seq_cst);
   if (atomic_load(&rt->n_searching) > 0 || atomic_load(&rt->n_idle) == 0)
     return;
@@ -270,8 +252,8 @@ void rt__notify_idle(rt_runtime *rt) {
   for (unsigned i = 0; i < n; i++) {
     struct rt__worker *w = rt->workers[(start + i) % n];
     if (atomic_load_explicit(&w->d.parked, memory_order_relaxed) ==
-            PARK_PARKED &&
-        claim_parked(&w->d, PARK_SEARCH))
+            RT__PARK_PARKED &&
+        claim_parked(&w->d, RT__PARK_SEARCH))
       return;
   }
 }
@@ -289,8 +271,8 @@ void rt__schedule(rt_task *t, bool yield) {
   }
   struct rt__worker *w = rt__worker_of(cur);
   if (!w || cur->rt != home->rt) {
-    rt__inject_push(home->rt, t);
-    rt__notify_idle(home->rt);
+    inject_push(home->rt, t);
+    notify_idle(home->rt);
     return;
   }
   if (!yield && cur->cx.task) {
@@ -301,19 +283,18 @@ void rt__schedule(rt_task *t, bool yield) {
     t = prev;
   }
   ring_push_or_overflow(w, t);
-  rt__notify_idle(cur->rt);
+  notify_idle(cur->rt);
 }
 
+/* rt_spawn chose t->home (this worker, else worker 0) before publishing
+ * the task in the registry; the queue follows the same choice. */
 void rt__schedule_new(rt_runtime *rt, rt_task *t) {
   struct rt__worker *w = rt__worker_of(rt__tls_driver);
-  if (w && w->d.rt == rt) {
-    atomic_store_explicit(&t->home, &w->d, memory_order_relaxed);
+  if (w && w->d.rt == rt)
     ring_push_or_overflow(w, t);
-  } else {
-    atomic_store_explicit(&t->home, &rt->workers[0]->d, memory_order_relaxed);
-    rt__inject_push(rt, t);
-  }
-  rt__notify_idle(rt);
+  else
+    inject_push(rt, t);
+  notify_idle(rt);
 }
 
 /* ---- the worker loop
@@ -322,8 +303,8 @@ void rt__schedule_new(rt_runtime *rt, rt_task *t) {
 static rt_task *next_task(struct rt__worker *w) {
   rt_runtime *rt = w->d.rt;
   rt_task *t;
-  w->tick++;
-  if (w->tick % rt->cfg.global_queue_interval == 0 &&
+  w->d.tick++;
+  if (w->d.tick % rt->cfg.global_queue_interval == 0 &&
       (t = inject_pop_batch(w, false)))
     return t;
   if (w->lifo) {
@@ -337,7 +318,7 @@ static rt_task *next_task(struct rt__worker *w) {
   }
   w->lifo_polls = 0;
   rt__driver_drain_inbox(&w->d);
-  if ((w->tick & 1) && (t = rt__driver_local_pop(&w->d)))
+  if ((w->d.tick & 1) && (t = rt__driver_local_pop(&w->d)))
     return t;
   if ((t = ring_pop(w)) || (t = rt__driver_local_pop(&w->d)))
     return t;
@@ -385,7 +366,7 @@ static rt_task *steal(struct rt__worker *w) {
 static void end_search(struct rt__worker *w) {
   w->searching = false;
   if (atomic_fetch_sub(&w->d.rt->n_searching, 1) == 1)
-    rt__notify_idle(w->d.rt); /* the last searcher hands the baton on */
+    notify_idle(w->d.rt); /* the last searcher hands the baton on */
 }
 
 static bool has_work(struct rt__worker *w) {
@@ -401,7 +382,7 @@ static bool has_work(struct rt__worker *w) {
 
 static void park(struct rt__worker *w) {
   rt_runtime *rt = w->d.rt;
-  atomic_store(&w->d.parked, PARK_PARKED);
+  atomic_store(&w->d.parked, RT__PARK_PARKED);
   atomic_fetch_add(&rt->n_idle, 1);
   if (w->searching) {
     w->searching = false;
@@ -410,10 +391,10 @@ static void park(struct rt__worker *w) {
   atomic_thread_fence(memory_order_seq_cst);
   if (!has_work(w))
     ev_run(w->d.loop, EVRUN_ONCE);
-  int why = atomic_exchange(&w->d.parked, PARK_RUNNING);
-  if (why == PARK_PARKED)
+  int why = atomic_exchange(&w->d.parked, RT__PARK_RUNNING);
+  if (why == RT__PARK_PARKED)
     atomic_fetch_sub(&rt->n_idle, 1);
-  else if (why == PARK_SEARCH)
+  else if (why == RT__PARK_SEARCH)
     w->searching = true;
 }
 
@@ -438,8 +419,6 @@ void *rt__worker_main(void *arg) {
       t = steal(w);
     if (!t) {
       maintenance(w);
-    }
-    if (!t) {
       if (!w->d.local_head && !atomic_load(&w->d.inbox_len))
         park(w);
       continue;
@@ -447,7 +426,7 @@ void *rt__worker_main(void *arg) {
     if (w->searching)
       end_search(w);
     rt__task_run(&w->d, t);
-    if (w->tick % rt->cfg.event_interval == 0)
+    if (w->d.tick % rt->cfg.event_interval == 0)
       maintenance(w);
   }
   rt__tls_driver = NULL;
@@ -472,7 +451,7 @@ int rt__driver_init(struct rt__driver *d, rt_runtime *rt, int index) {
   d->local_head = d->local_tail = NULL;
   d->inbox_head = d->inbox_tail = NULL;
   atomic_init(&d->inbox_len, 0);
-  atomic_init(&d->parked, PARK_RUNNING);
+  atomic_init(&d->parked, RT__PARK_RUNNING);
   atomic_init(&d->xfers, 0);
   d->cx.migrate_to = NULL;
   d->n_watchers = 0;

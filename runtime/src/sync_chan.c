@@ -49,37 +49,20 @@ void rt_chan_destroy(rt_chan *c) {
   free(c);
 }
 
-static void wake_all(struct rt__wait **head, struct rt__wait **tail) {
-  while (*head) {
-    struct rt__wait *w = *head;
-    rt__wlist_unlink(head, tail, w);
-    w->st |= RT__WS_FIRED;
-    rt__task_wake(rt__wait_task(w));
-  }
-}
-
 /* Under the lock: puts an item in a slot the caller holds. */
 static void enqueue_locked(rt_chan *c, void *item) {
   c->buf[(c->head + c->len) % c->cap] = item;
   c->len++;
-  if (c->rh) {
-    struct rt__wait *w = c->rh;
-    rt__wlist_unlink(&c->rh, &c->rtl, w);
-    w->st |= RT__WS_FIRED;
-    rt__task_wake(rt__wait_task(w));
-  }
+  if (c->rh)
+    rt__wlist_fire(&c->rh, &c->rtl, c->rh);
 }
 
 /* Under the lock: a slot became free; the head sender gets it. */
 static void slot_freed_locked(rt_chan *c) {
-  if (c->sh) {
-    struct rt__wait *w = c->sh;
-    rt__wlist_unlink(&c->sh, &c->st, w);
-    w->st |= RT__WS_FIRED;
-    rt__task_wake(rt__wait_task(w));
-  } else {
+  if (c->sh)
+    rt__wlist_fire(&c->sh, &c->st, c->sh);
+  else
     c->free_slots++;
-  }
 }
 
 int rt_chan_send(rt_cx *cx, rt_chan *c, void *item) {
@@ -183,9 +166,8 @@ void rt_chan_close(rt_chan *c) {
   /* Waiting senders are only woken, not FIRED (that would grant them a
    * slot): they stay queued, see `closed` on their next poll and fail.
    * Senders already granted a slot may still complete (Tokio's permits). */
-  for (struct rt__wait *w = c->sh; w; w = w->next)
-    rt__task_wake(rt__wait_task(w));
-  wake_all(&c->rh, &c->rtl); /* they drain what is left, then fail */
+  rt__wlist_wake_all(c->sh);
+  rt__wlist_fire_all(&c->rh, &c->rtl); /* they drain what is left, then fail */
   pthread_mutex_unlock(&c->mu);
 }
 
@@ -208,12 +190,8 @@ void rt__chan_wait_cancel(struct rt__wait *w) {
   } else {
     if (w->st & RT__WS_LINKED)
       rt__wlist_unlink(&c->rh, &c->rtl, w);
-    else if ((w->st & RT__WS_FIRED) && c->len > 0 && c->rh) {
-      struct rt__wait *nx = c->rh; /* another receiver may take it */
-      rt__wlist_unlink(&c->rh, &c->rtl, nx);
-      nx->st |= RT__WS_FIRED;
-      rt__task_wake(rt__wait_task(nx));
-    }
+    else if ((w->st & RT__WS_FIRED) && c->len > 0 && c->rh)
+      rt__wlist_fire(&c->rh, &c->rtl, c->rh); /* another may take it */
   }
   pthread_mutex_unlock(&c->mu);
 }

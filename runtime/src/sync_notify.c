@@ -39,10 +39,8 @@ void rt_notify_destroy(rt_notify *n) {
 }
 
 static void fire_locked(rt_notify *n, struct rt__wait *w, uint32_t how) {
-  rt__wlist_unlink(&n->head, &n->tail, w);
-  w->st |= RT__WS_FIRED;
   w->n = how;
-  rt__task_wake(rt__wait_task(w));
+  rt__wlist_fire(&n->head, &n->tail, w);
 }
 
 int rt_notify_wait(rt_cx *cx, rt_notify *n) {
@@ -152,12 +150,7 @@ void rt_token_destroy(rt_token *t) {
 
 static void token_fire_locked(rt_token *t) {
   atomic_store(&t->cancelled, true);
-  while (t->head) {
-    struct rt__wait *w = t->head;
-    rt__wlist_unlink(&t->head, &t->tail, w);
-    w->st |= RT__WS_FIRED;
-    rt__task_wake(rt__wait_task(w));
-  }
+  rt__wlist_fire_all(&t->head, &t->tail);
 }
 
 void rt_token_cancel(rt_token *t) {

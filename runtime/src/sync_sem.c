@@ -44,11 +44,8 @@ void rt_sem_destroy(rt_sem *s) {
 /* Under the lock: grant to waiters in order while they fit. */
 static void grant_locked(rt_sem *s) {
   while (s->head && s->head->n <= s->permits) {
-    struct rt__wait *w = s->head;
-    s->permits -= w->n;
-    rt__wlist_unlink(&s->head, &s->tail, w);
-    w->st |= RT__WS_FIRED;
-    rt__task_wake(rt__wait_task(w));
+    s->permits -= s->head->n;
+    rt__wlist_fire(&s->head, &s->tail, s->head);
   }
 }
 
@@ -110,8 +107,7 @@ void rt_sem_release(rt_sem *s, size_t n) {
 void rt_sem_close(rt_sem *s) {
   pthread_mutex_lock(&s->mu);
   s->closed = true;
-  for (struct rt__wait *w = s->head; w; w = w->next)
-    rt__task_wake(rt__wait_task(w));
+  rt__wlist_wake_all(s->head); /* they see `closed` and unlink themselves */
   pthread_mutex_unlock(&s->mu);
 }
 

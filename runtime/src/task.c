@@ -147,14 +147,6 @@ static void cancel_running(struct rt__driver *d, rt_task *t) {
   rt__task_complete(t, RT_JOIN_CANCELLED, NULL);
 }
 
-void rt__task_cancel_unpolled(rt_task *t) {
-  /* Shutdown or the blocking pool: the caller set RUNNING; no
-   * registrations can exist.  The drop runs without a pad only off the
-   * workers (pool threads set their own). */
-  call_drop(rt__tls_pad, t);
-  rt__task_complete(t, RT_JOIN_CANCELLED, NULL);
-}
-
 void rt__task_finish_panic(struct rt__driver *d) {
   struct rt__pad *pad = &d->pad;
   rt_task *t = pad->task;

@@ -23,6 +23,15 @@ uint64_t rt_now(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* pthread's timed waits take a CLOCK_REALTIME instant; the runtime counts
+ * deadlines on rt_now()'s monotonic clock, so callers pass what is left. */
+void rt__realtime_after(struct timespec *ts, uint64_t delay_ns) {
+  clock_gettime(CLOCK_REALTIME, ts);
+  uint64_t ns = (uint64_t)ts->tv_nsec + delay_ns % 1000000000u;
+  ts->tv_sec += (time_t)(delay_ns / 1000000000u + ns / 1000000000u);
+  ts->tv_nsec = (long)(ns % 1000000000u);
+}
+
 static void timer_cb(struct ev_loop *loop, ev_timer *tm, int revents) {
   (void)loop;
   (void)revents;

@@ -35,7 +35,6 @@ static const cancel_fn cancel_of[RT__W_KINDS] = {
     [RT__W_CHAN_SEND] = rt__chan_wait_cancel,
     [RT__W_CHAN_RECV] = rt__chan_wait_cancel,
     [RT__W_TOKEN] = rt__token_wait_cancel,
-    [RT__W_SET] = rt__set_wait_cancel,
     [RT__W_TIMER] = rt__timer_wait_cancel,
     [RT__W_XFER] = rt__xfer_wait_cancel,
 };
@@ -105,9 +104,15 @@ void rt__wait_release(rt_task *t, struct rt__wait *w) {
   }
 }
 
-static void cancel(rt_task *t, struct rt__wait *w) {
-  cancel_of[w->kind](w);
-  rt__wait_release(t, w);
+static void cancel_w0(rt_task *t) {
+  cancel_of[t->w0.kind](&t->w0);
+  rt__wait_release(t, &t->w0);
+}
+
+/* x is already off t->xw. */
+static void cancel_x(struct rt__xwait *x) {
+  cancel_of[x->w.kind](&x->w);
+  free(x);
 }
 
 void rt__waits_sweep(rt_task *t) {
@@ -115,7 +120,7 @@ void rt__waits_sweep(rt_task *t) {
     if (t->w0.touched)
       t->w0.touched = 0;
     else
-      cancel(t, &t->w0);
+      cancel_w0(t);
   }
   struct rt__xwait **pp = &t->xw;
   while (*pp) {
@@ -125,20 +130,18 @@ void rt__waits_sweep(rt_task *t) {
       pp = &x->tnext;
     } else {
       *pp = x->tnext;
-      cancel_of[x->w.kind](&x->w);
-      free(x);
+      cancel_x(x);
     }
   }
 }
 
 void rt__waits_drop_all(rt_task *t) {
   if (t->w0.kind != RT__W_NONE)
-    cancel(t, &t->w0);
+    cancel_w0(t);
   while (t->xw) {
     struct rt__xwait *x = t->xw;
     t->xw = x->tnext;
-    cancel_of[x->w.kind](&x->w);
-    free(x);
+    cancel_x(x);
   }
 }
 
@@ -192,4 +195,24 @@ void rt__wlist_unlink(struct rt__wait **head, struct rt__wait **tail,
     *tail = w->prev;
   w->prev = w->next = NULL;
   w->st &= (uint8_t)~RT__WS_LINKED;
+}
+
+/* The one way a waitable grants a waiter: unlinked, FIRED, woken, all
+ * under the waitable's lock (the task cannot be freed meanwhile: dropping
+ * its node needs that lock). */
+void rt__wlist_fire(struct rt__wait **head, struct rt__wait **tail,
+                    struct rt__wait *w) {
+  rt__wlist_unlink(head, tail, w);
+  w->st |= RT__WS_FIRED;
+  rt__task_wake(rt__wait_task(w));
+}
+
+void rt__wlist_fire_all(struct rt__wait **head, struct rt__wait **tail) {
+  while (*head)
+    rt__wlist_fire(head, tail, *head);
+}
+
+void rt__wlist_wake_all(struct rt__wait *head) {
+  for (struct rt__wait *w = head; w; w = w->next)
+    rt__task_wake(rt__wait_task(w));
 }

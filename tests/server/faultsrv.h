@@ -173,6 +173,11 @@ const char *http_reason(int status);
 int http_status_bodyless(int status);
 /* 1 if s[0, n) is a non-empty RFC 7230 token. */
 int http_is_token(const char *s, size_t n);
+/* 1 if s[0, n) holds a control byte other than HTAB (none may stand in a
+ * header value). */
+int http_has_ctl(const char *s, size_t n);
+/* Drops the spaces and tabs around s[0, n) (optional whitespace). */
+void http_trim_ows(const char **s, size_t *n);
 int http_equal_nocase(const char *a, size_t an, const char *b);
 
 /* ---- route.c: what to answer ------------------------------------------ */

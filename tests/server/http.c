@@ -33,6 +33,22 @@ int http_is_token(const char *s, size_t n) {
   return 1;
 }
 
+int http_has_ctl(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if ((c < 0x20 && c != '\t') || c == 0x7f)
+      return 1;
+  }
+  return 0;
+}
+
+void http_trim_ows(const char **s, size_t *n) {
+  while (*n && (**s == ' ' || **s == '\t'))
+    (*s)++, (*n)--;
+  while (*n && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
+    (*n)--;
+}
+
 static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
 
 int http_equal_nocase(const char *a, size_t an, const char *b) {
@@ -179,21 +195,16 @@ static int parse_header(const char *l, size_t n, struct http_req *rq,
     return 400;
   if (rq->nheaders == FS_HEADERS_MAX)
     return 431;
-  const char *v = colon + 1, *e = l + n;
-  while (v < e && (*v == ' ' || *v == '\t'))
-    v++;
-  while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
-    e--;
-  for (const char *c = v; c < e; c++) {
-    unsigned char u = (unsigned char)*c;
-    if ((u < 0x20 && u != '\t') || u == 0x7f)
-      return 400;
-  }
+  const char *v = colon + 1;
+  size_t vn = (size_t)(l + n - v);
+  http_trim_ows(&v, &vn);
+  if (http_has_ctl(v, vn))
+    return 400;
   struct http_header *h = &rq->headers[rq->nheaders++];
   h->name = l;
   h->nlen = (size_t)(colon - l);
   h->value = v;
-  h->vlen = (size_t)(e - v);
+  h->vlen = vn;
   if (http_equal_nocase(h->name, h->nlen, "content-length"))
     return parse_content_length(h->value, h->vlen, rq);
   if (http_equal_nocase(h->name, h->nlen, "transfer-encoding"))
@@ -299,10 +310,7 @@ int http_range_parse(const char *v, size_t n, uint64_t size, uint64_t *first,
   if (n < 6 || !http_equal_nocase(v, 6, "bytes="))
     return HTTP_RANGE_NONE;
   v += 6, n -= 6;
-  while (n && (*v == ' ' || *v == '\t'))
-    v++, n--;
-  while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-    n--;
+  http_trim_ows(&v, &n);
   const char *dash = memchr(v, '-', n);
   if (!dash || memchr(v, ',', n))
     return HTTP_RANGE_NONE;

@@ -74,13 +74,8 @@ static int append_decoded(struct buf *b, const char *s, size_t n) {
     return 1; /* oom is sticky: the reply becomes a 500 */
   char *dst = b->p + b->len;
   long m = http_pct_decode(s, n, dst);
-  if (m < 0)
+  if (m < 0 || http_has_ctl(dst, (size_t)m))
     return 0;
-  for (long i = 0; i < m; i++) {
-    unsigned char c = (unsigned char)dst[i];
-    if ((c < 0x20 && c != '\t') || c == 0x7f)
-      return 0;
-  }
   b->len += (size_t)m;
   return 1;
 }
@@ -95,14 +90,19 @@ static long arg_key(struct route *r, char *key) {
   return http_pct_decode(s, n, key);
 }
 
-static int reply_text(struct reply *rp, int status, const char *text) {
+/* Ends the walk with rp->mem as the body. */
+static int reply_mem(struct reply *rp, int status, const char *ctype) {
   rp->status = status;
-  rp->ctype = "text/plain";
+  rp->ctype = ctype;
   rp->body = BODY_MEM;
-  rp->mem.off = rp->mem.len = 0;
-  buf_puts(&rp->mem, text);
   rp->blen = buf_size(&rp->mem);
   return R_DONE;
+}
+
+static int reply_text(struct reply *rp, int status, const char *text) {
+  rp->mem.off = rp->mem.len = 0;
+  buf_puts(&rp->mem, text);
+  return reply_mem(rp, status, "text/plain");
 }
 
 static int bad(struct route *r) {
@@ -127,11 +127,8 @@ static int if_none_match(const struct http_req *rq, const char *etag,
   while (v < end) {
     const char *c = memchr(v, ',', (size_t)(end - v));
     const char *e = c ? c : end;
-    while (v < e && (*v == ' ' || *v == '\t'))
-      v++;
     size_t n = (size_t)(e - v);
-    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-      n--;
+    http_trim_ows(&v, &n);
     strip_weak(&v, &n);
     if ((n == 1 && *v == '*') || (n == elen && memcmp(v, etag, n) == 0))
       return 1;
@@ -308,11 +305,7 @@ static int h_echo(struct route *r, int arg) {
   buf_puts(m, ",\"body\":");
   buf_append_json(m, rq->body ? rq->body : "", rq->body_len);
   buf_printf(m, ",\"body_length\":%zu}\n", rq->body_len);
-  rp->status = 200;
-  rp->ctype = "application/json";
-  rp->body = BODY_MEM;
-  rp->blen = buf_size(m);
-  return R_DONE;
+  return reply_mem(rp, 200, "application/json");
 }
 
 static int h_stats(struct route *r, int arg) {
@@ -326,11 +319,7 @@ static int h_stats(struct route *r, int arg) {
   struct reply *rp = r->rp;
   rp->mem.off = rp->mem.len = 0;
   stats_json(&r->srv->stats, &rp->mem);
-  rp->status = 200;
-  rp->ctype = "application/json";
-  rp->body = BODY_MEM;
-  rp->blen = buf_size(&rp->mem);
-  return R_DONE;
+  return reply_mem(rp, 200, "application/json");
 }
 
 /* ---- redirects ------------------------------------------------------------
@@ -467,6 +456,8 @@ static int h_flaky(struct route *r, int arg) {
   return seen <= k ? reply_text(r->rp, (int)code, "flaky\n") : R_NEXT;
 }
 
+static enum reply_fault fault_named(const char *s, size_t n);
+
 /* /faulty/KEY/K/FAULT/N: the first K requests for KEY get FAULT (reset,
  * truncate or stall) after N body bytes; later ones are served clean.
  * Counts share the /flaky table under the key "faulty:KEY". */
@@ -481,14 +472,8 @@ static int h_faulty(struct route *r, int arg) {
   if (kn < 0 || !arg_u64(r, 0, COUNT_MAX, &k) || !seg_next(r, &f, &fn) ||
       !arg_u64(r, 0, BYTES_MAX, &n))
     return bad(r);
-  enum reply_fault fault;
-  if (fn == 5 && !memcmp(f, "reset", 5))
-    fault = FAULT_RESET;
-  else if (fn == 8 && !memcmp(f, "truncate", 8))
-    fault = FAULT_TRUNCATE;
-  else if (fn == 5 && !memcmp(f, "stall", 5))
-    fault = FAULT_STALL;
-  else
+  enum reply_fault fault = fault_named(f, fn);
+  if (fault == FAULT_NONE)
     return bad(r);
   uint64_t seen = stats_table_bump(&r->srv->stats.flaky, key, (size_t)kn + 7);
   if (seen == 0)
@@ -569,13 +554,25 @@ static int handler_cmp(const void *key, const void *elem) {
   return k->n < nl ? -1 : k->n > nl;
 }
 
+static const struct handler *handler_find(const char *s, size_t n) {
+  struct seg_key k = {s, n};
+  return bsearch(&k, handlers, sizeof handlers / sizeof handlers[0],
+                 sizeof handlers[0], handler_cmp);
+}
+
+/* The fault a /reset, /truncate or /stall segment names, else FAULT_NONE
+ * (for /faulty, which takes the same names). */
+static enum reply_fault fault_named(const char *s, size_t n) {
+  const struct handler *h = handler_find(s, n);
+  return h && h->fn == h_fault ? (enum reply_fault)h->arg : FAULT_NONE;
+}
+
 static void route_walk(struct route *r) {
   int modifiers = 0;
-  struct seg_key k;
-  while (seg_next(r, &k.s, &k.n)) {
-    const struct handler *h =
-        bsearch(&k, handlers, sizeof handlers / sizeof handlers[0],
-                sizeof handlers[0], handler_cmp);
+  const char *s;
+  size_t n;
+  while (seg_next(r, &s, &n)) {
+    const struct handler *h = handler_find(s, n);
     if (!h) {
       reply_text(r->rp, 404, "not found\n");
       return;

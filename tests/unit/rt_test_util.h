@@ -93,6 +93,11 @@ static inline void sleep_ms(unsigned ms) { sleep_ns(MS(ms)); }
     REQUIRE((cond), __VA_ARGS__);                                              \
   } while (0)
 
+/* A deadline an hour away: never reached while a test runs. */
+static inline uint64_t far_deadline(void) {
+  return rt_now() + 3600ull * 1000000000ull;
+}
+
 /* ---- fds and threads ----------------------------------------------------- */
 
 static inline int count_dir(const char *path) {
@@ -309,6 +314,44 @@ static inline void value_drop(void *s) {
 static const rt_task_type value_type UNUSED_ = {"value", value_poll, value_drop,
                                                 NULL};
 
+/* Sets bit w of *mask for the worker w running the caller (w < 32);
+ * returns 0, so it can sit inside an RT_AWAIT expression. */
+static inline int note_worker(atomic_uint *mask) {
+  int w = rt_current_worker();
+  if (w >= 0 && w < 32)
+    atomic_fetch_or(mask, 1u << w);
+  return 0;
+}
+
+/* An rt_timeout op: waits on the notify `arg`. */
+static inline int op_notify(rt_cx *cx, void *arg) {
+  return rt_notify_wait(cx, (rt_notify *)arg);
+}
+
+/* Ping-pong through two notifies: n times, waits on `mine`, counts, then
+ * notifies `theirs`.  A lost wake-up hangs it. */
+typedef struct pingpong_st {
+  int pc, i, n;
+  rt_notify *mine, *theirs;
+  atomic_int *count;
+} pingpong_st;
+static inline int pingpong_poll(rt_cx *cx, void *s, void **out) {
+  (void)out;
+  pingpong_st *st = s;
+  int rc;
+  RT_BEGIN(st->pc);
+  for (st->i = 0; st->i < st->n; st->i++) {
+    RT_AWAIT(st->pc, rc = rt_notify_wait(cx, st->mine));
+    CHECK(rc == 0);
+    atomic_fetch_add(st->count, 1);
+    rt_notify_one(st->theirs);
+  }
+  RT_END(st->pc);
+  return RT_READY;
+}
+static const rt_task_type pingpong_type UNUSED_ = {"pingpong", pingpong_poll,
+                                                   NULL, NULL};
+
 /* Spawn helpers for the test thread (which entered the runtime). */
 static inline rt_handle *spawn_ok(const rt_task_type *type, const void *st,
                                   size_t size) {
@@ -344,6 +387,23 @@ static inline void join_expect(rt_handle *h, int status, intptr_t value) {
     REQUIRE((intptr_t)j.value == value, "join value %ld, expected %ld",
             (long)(intptr_t)j.value, (long)value);
   rt_join_clear(&j);
+}
+
+/* The only worker, held by a blocker from hold_worker to release_worker:
+ * what is spawned, woken or aborted meanwhile waits for it. */
+typedef struct held_worker {
+  gate g;
+  rt_handle *blocker;
+} held_worker;
+static inline void hold_worker(held_worker *w) {
+  gate_init(&w->g);
+  w->blocker = occupy_worker(&w->g);
+}
+/* Lets the blocker return, joins it and destroys the gate. */
+static inline void release_worker(held_worker *w) {
+  gate_open(&w->g);
+  join_expect(w->blocker, RT_JOIN_OK, 0);
+  gate_destroy(&w->g);
 }
 
 #endif /* RT_TEST_UTIL_H */

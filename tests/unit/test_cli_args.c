@@ -66,6 +66,22 @@ static void refused(const char *const *args, ...) {
   refused((const char *const[]){args, NULL}, __VA_ARGS__, NULL)
 #define ARGS(...) __VA_ARGS__
 
+/* Asserts "flag bad[k] rest..." is refused for every k < n, with a message
+ * naming the flag, the quoted value and `what` (unless NULL).  rest is
+ * NULL-terminated, at most 5 arguments. */
+static void refused_values(const char *flag, const char *const *bad, size_t n,
+                           const char *what, const char *const *rest) {
+  for (size_t k = 0; k < n; k++) {
+    char quoted[64];
+    snprintf(quoted, sizeof(quoted), "'%s'", bad[k]);
+    const char *args[8] = {flag, bad[k]};
+    for (size_t i = 0; rest[i]; i++)
+      args[2 + i] = rest[i];
+    refused(args, flag, quoted, what, NULL);
+  }
+}
+#define ONLY_U ((const char *const[]){"u", NULL})
+
 /* ---- the table and --help --------------------------------------------- */
 
 /* A valid value for each option that takes one. */
@@ -433,12 +449,8 @@ Test(cli_args_values, whole_numbers, .timeout = T_SHORT) {
                          over,
                          "99999999999999999999999",
                          uints[i].lo ? under : "-5"};
-    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
-      char quoted[64];
-      snprintf(quoted, sizeof(quoted), "'%s'", bad[k]);
-      const char *args[] = {flag, bad[k], "--speed-time", "7", "u", NULL};
-      refused(args, flag, quoted, "whole number", NULL);
-    }
+    refused_values(flag, bad, sizeof(bad) / sizeof(bad[0]), "whole number",
+                   (const char *const[]){"--speed-time", "7", "u", NULL});
   }
 }
 
@@ -472,12 +484,7 @@ Test(cli_args_values, durations, .timeout = T_SHORT) {
     }
     const char *bad[] = {"0",   "-1",  "",    "abc", "5x", "5 m", "1d",
                          "nan", "inf", "1e8", "0ms", "ms", "-5m"};
-    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
-      char quoted[64];
-      snprintf(quoted, sizeof(quoted), "'%s'", bad[k]);
-      const char *args[] = {flag, bad[k], "u", NULL};
-      refused(args, flag, quoted, "duration", NULL);
-    }
+    refused_values(flag, bad, sizeof(bad) / sizeof(bad[0]), "duration", ONLY_U);
   }
 }
 
@@ -494,12 +501,8 @@ Test(cli_args_values, speed_time_whole_seconds, .timeout = T_SHORT) {
     cli_args_free(&o);
   }
   const char *bad[] = {"0", "-1", "", "abc", "5x", "nan", "inf", "1e8"};
-  for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
-    char quoted[64];
-    snprintf(quoted, sizeof(quoted), "'%s'", bad[k]);
-    const char *args[] = {"--speed-time", bad[k], "u", NULL};
-    refused(args, "--speed-time", quoted, NULL);
-  }
+  refused_values("--speed-time", bad, sizeof(bad) / sizeof(bad[0]), NULL,
+                 ONLY_U);
 }
 
 Test(cli_args_values, sizes, .timeout = T_SHORT) {
@@ -526,12 +529,7 @@ Test(cli_args_values, sizes, .timeout = T_SHORT) {
     }
     const char *bad[] = {"",  "abc", "0",    "-5",  "10X", "1T",
                          "K", "0.5", "10 M", "inf", "nan", "1e19"};
-    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
-      char quoted[64];
-      snprintf(quoted, sizeof(quoted), "'%s'", bad[k]);
-      const char *args[] = {flag, bad[k], "u", NULL};
-      refused(args, flag, quoted, "size", NULL);
-    }
+    refused_values(flag, bad, sizeof(bad) / sizeof(bad[0]), "size", ONLY_U);
   }
 }
 

@@ -21,6 +21,14 @@ static void set_headers(struct job *j, size_t n, const char *const *h) {
   j->nheaders = n;
 }
 
+/* Asserts j's headers are want[0..n), in order. */
+static void expect_headers(const struct job *j, size_t n,
+                           const char *const *want) {
+  cr_assert_eq(j->nheaders, n, "%zu headers", j->nheaders);
+  for (size_t i = 0; i < n; i++)
+    cr_assert_str_eq(j->headers[i], want[i], "header %zu", i);
+}
+
 /* A defaults record with every field set. */
 static void full_defaults(struct job *src) {
   job_init(src);
@@ -184,9 +192,7 @@ Test(job_defaults, headers_merge_by_name, .timeout = T_SHORT) {
   /* the job's own, in order, then the defaults it does not name */
   const char *want[] = {"x-token: mine", "Accept: text/plain", "X-Tok: short",
                         "User-Agent: ua/1", "X-New: 1"};
-  cr_assert_eq(dst.nheaders, 5, "%zu headers", dst.nheaders);
-  for (size_t i = 0; i < 5; i++)
-    cr_assert_str_eq(dst.headers[i], want[i], "header %zu", i);
+  expect_headers(&dst, 5, want);
   job_free(&dst);
   job_free(&src);
 }
@@ -204,9 +210,7 @@ Test(job_defaults, header_names_match_whole, .timeout = T_SHORT) {
    * "cookie" is "Cookie" */
   const char *want[] = {"X-Tok: o",   "X-Token-2-x: o", "cookie: o",
                         "X-Token: d", "X: d",           "X-Token-2: d"};
-  cr_assert_eq(dst.nheaders, 6, "%zu headers", dst.nheaders);
-  for (size_t i = 0; i < 6; i++)
-    cr_assert_str_eq(dst.headers[i], want[i], "header %zu", i);
+  expect_headers(&dst, 6, want);
   job_free(&dst);
   job_free(&src);
 }

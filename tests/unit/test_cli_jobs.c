@@ -142,6 +142,27 @@ static void one_job(enum jobs_format fmt, const char *data, struct job *j) {
   free(path);
 }
 
+/* Drains data as fmt twice, with a rewind in between: both passes must
+ * give want. */
+static void expect_rewind_same(enum jobs_format fmt, const char *data,
+                               const char *want) {
+  char *path = tmp_file(data, strlen(data), suffix_of(fmt));
+  struct diag d;
+  jobs_src *s;
+
+  cr_assert_eq(jobs_src_open(path, fmt, &s, &d), 0);
+  char *first = drain(s, path);
+  cr_assert_eq(jobs_src_rewind(s), 0);
+  char *second = drain(s, path);
+  cr_assert_str_eq(first, want);
+  cr_assert_str_eq(first, second);
+  free(first);
+  free(second);
+  jobs_src_close(s);
+  unlink(path);
+  free(path);
+}
+
 static const char *data_dir(void) {
   static char dir[4096];
   const char *f = __FILE__, *slash = strrchr(f, '/');
@@ -673,26 +694,13 @@ Test(jobs_json, bare_array_lines_and_empty, .timeout = T_SHORT) {
 }
 
 Test(jobs_json, rewind_same_sequence, .timeout = T_SHORT) {
-  const char *in = "[{\"url\": \"http://a/\"}, {\"url\": 1},\n"
-                   " {\"url\": \"http://c/\"}]";
-  char *path = tmp_file(in, strlen(in), ".json");
-  struct diag d;
-  jobs_src *s;
-
-  cr_assert_eq(jobs_src_open(path, JOBS_JSON, &s, &d), 0);
-  char *first = drain(s, path);
-  cr_assert_eq(jobs_src_rewind(s), 0);
-  char *second = drain(s, path);
-  cr_assert_str_eq(first, "0:1 http://a/\n"
-                          "E F:1:32: job #1: \"url\" must be a string, got "
-                          "a number\n"
-                          "2:2 http://c/\n");
-  cr_assert_str_eq(first, second);
-  free(first);
-  free(second);
-  jobs_src_close(s);
-  unlink(path);
-  free(path);
+  expect_rewind_same(JOBS_JSON,
+                     "[{\"url\": \"http://a/\"}, {\"url\": 1},\n"
+                     " {\"url\": \"http://c/\"}]",
+                     "0:1 http://a/\n"
+                     "E F:1:32: job #1: \"url\" must be a string, got "
+                     "a number\n"
+                     "2:2 http://c/\n");
 }
 
 /* ---- JSON documents: errors ---------------------------------------------- */
@@ -1246,19 +1254,9 @@ Test(jobs_jsonl, rewind_same_sequence, .timeout = T_SHORT) {
   free(path);
 
   /* without a defaults line: the first job is not lost on rewind */
-  in = "{\"url\":\"http://a/\"}\n{\"url\":\"http://b/\"}\n";
-  path = tmp_file(in, strlen(in), ".jsonl");
-  cr_assert_eq(jobs_src_open(path, JOBS_JSONL, &s, &d), 0);
-  first = drain(s, path);
-  cr_assert_eq(jobs_src_rewind(s), 0);
-  second = drain(s, path);
-  cr_assert_str_eq(first, "0:1 http://a/\n1:2 http://b/\n");
-  cr_assert_str_eq(first, second);
-  free(first);
-  free(second);
-  jobs_src_close(s);
-  unlink(path);
-  free(path);
+  expect_rewind_same(JOBS_JSONL,
+                     "{\"url\":\"http://a/\"}\n{\"url\":\"http://b/\"}\n",
+                     "0:1 http://a/\n1:2 http://b/\n");
 }
 
 Test(jobs_jsonl, stdin_source, .timeout = T_SHORT) {
@@ -1322,17 +1320,10 @@ Test(jobs_json, job_header_overrides_default_of_same_name, .timeout = T_SHORT) {
       "{\"defaults\": {\"headers\": {\"User-Agent\": \"a\", \"X-A\": \"1\"}},\n"
       " \"jobs\": [{\"url\": \"http://x/f\", "
       "\"headers\": {\"user-agent\": \"b\"}}]}";
-  char *path = tmp_file(doc, strlen(doc), ".json");
-  struct diag d;
   struct job j;
-  jobs_src *s;
-  cr_assert_eq(jobs_src_open(path, JOBS_JSON, &s, &d), 0, "%s", d.text);
-  cr_assert_eq(jobs_src_next(s, &j, &d), 1, "%s", d.text);
+  one_job(JOBS_JSON, doc, &j);
   cr_assert_eq(j.nheaders, 2);
   cr_assert_str_eq(j.headers[0], "user-agent: b");
   cr_assert_str_eq(j.headers[1], "X-A: 1");
   job_free(&j);
-  jobs_src_close(s);
-  unlink(path);
-  free(path);
 }

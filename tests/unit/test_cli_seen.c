@@ -10,6 +10,13 @@
 
 #include <inttypes.h>
 
+/* Asserts key is in s, with tag want. */
+static void expect_tag(seen *s, const char *key, uint64_t want) {
+  uint64_t tag = 0;
+  cr_assert_eq(seen_find(s, key, &tag), 1, "%.40s not found", key);
+  cr_assert_eq(tag, want, "%.40s: tag %" PRIu64, key, tag);
+}
+
 Test(seen, add_and_find, .timeout = T_SHORT) {
   seen *s = seen_create();
   cr_assert_not_null(s);
@@ -21,14 +28,10 @@ Test(seen, add_and_find, .timeout = T_SHORT) {
   cr_assert_eq(seen_add(s, "b", 2, NULL), 0);
   cr_assert_eq(seen_add(s, "", 3, NULL), 0);
   cr_assert_eq(seen_add(s, "ab", 4, NULL), 0);
-  cr_assert_eq(seen_find(s, "a", &tag), 1);
-  cr_assert_eq(tag, 1);
-  cr_assert_eq(seen_find(s, "b", &tag), 1);
-  cr_assert_eq(tag, 2);
-  cr_assert_eq(seen_find(s, "", &tag), 1);
-  cr_assert_eq(tag, 3);
-  cr_assert_eq(seen_find(s, "ab", &tag), 1);
-  cr_assert_eq(tag, 4);
+  expect_tag(s, "a", 1);
+  expect_tag(s, "b", 2);
+  expect_tag(s, "", 3);
+  expect_tag(s, "ab", 4);
   cr_assert_eq(seen_find(s, "ab", NULL), 1);
   cr_assert_eq(seen_find(s, "A", &tag), 0, "keys are case-sensitive");
   cr_assert_eq(seen_find(s, "abc", NULL), 0);
@@ -39,22 +42,20 @@ Test(seen, add_and_find, .timeout = T_SHORT) {
 
 Test(seen, duplicate_keeps_first_tag, .timeout = T_SHORT) {
   seen *s = seen_create();
-  uint64_t first = 0, tag = 0;
+  uint64_t first = 0;
   cr_assert_eq(seen_add(s, "out/x.bin", 7, &first), 0);
   cr_assert_eq(seen_add(s, "out/x.bin", 8, &first), 1);
   cr_assert_eq(first, 7);
   cr_assert_eq(seen_add(s, "out/x.bin", 9, &first), 1);
   cr_assert_eq(first, 7, "a later duplicate replaced the first tag");
   cr_assert_eq(seen_add(s, "out/x.bin", 10, NULL), 1);
-  cr_assert_eq(seen_find(s, "out/x.bin", &tag), 1);
-  cr_assert_eq(tag, 7);
+  expect_tag(s, "out/x.bin", 7);
   /* the caller's buffer may change after the add: the key was copied */
   char buf[16];
   strcpy(buf, "key");
   cr_assert_eq(seen_add(s, buf, UINT64_MAX, NULL), 0);
   strcpy(buf, "zzz");
-  cr_assert_eq(seen_find(s, "key", &tag), 1);
-  cr_assert_eq(tag, UINT64_MAX);
+  expect_tag(s, "key", UINT64_MAX);
   cr_assert_eq(seen_find(s, "zzz", NULL), 0);
   seen_destroy(s);
 }
@@ -108,18 +109,12 @@ Test(seen, keys_longer_than_a_chunk, .timeout = T_SHORT) {
     snprintf(k, sizeof(k), "k%d", i);
     TU_CHECK(seen_add(s, k, 100 + (uint64_t)i, NULL) == 0, "add %s", k);
   }
-  cr_assert_eq(seen_find(s, a, &tag), 1);
-  cr_assert_eq(tag, 2);
-  cr_assert_eq(seen_find(s, b, &tag), 1);
-  cr_assert_eq(tag, 3);
-  cr_assert_eq(seen_find(s, e, &tag), 1);
-  cr_assert_eq(tag, 5);
-  cr_assert_eq(seen_find(s, "small-before", &tag), 1);
-  cr_assert_eq(tag, 1);
-  cr_assert_eq(seen_find(s, "small-after", &tag), 1);
-  cr_assert_eq(tag, 4);
-  cr_assert_eq(seen_find(s, "k999", &tag), 1);
-  cr_assert_eq(tag, 1099);
+  expect_tag(s, a, 2);
+  expect_tag(s, b, 3);
+  expect_tag(s, e, 5);
+  expect_tag(s, "small-before", 1);
+  expect_tag(s, "small-after", 4);
+  expect_tag(s, "k999", 1099);
   cr_assert_eq(seen_add(s, a, 9, &tag), 1);
   cr_assert_eq(tag, 2);
   a[n - 1] = 'x';

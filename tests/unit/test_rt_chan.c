@@ -22,12 +22,6 @@ typedef struct prod_st {
   atomic_uint *worker_mask;
   pthread_barrier_t *bar; /* first poll: meet the other workers' producers */
 } prod_st;
-static int note_worker(atomic_uint *mask) {
-  int w = rt_current_worker();
-  if (w >= 0 && w < 32)
-    atomic_fetch_or(mask, 1u << w);
-  return 0;
-}
 static int prod_poll(rt_cx *cx, void *s, void **out) {
   (void)out;
   prod_st *st = s;
@@ -433,14 +427,12 @@ Test(chan, aborted_sender_passes_reserved_slot_on, .timeout = T_SHORT) {
   sender_st s2 = {.c = c, .v = 2, .polled = &polled};
   rt_handle *h2 = spawn_ok(&sender_type, &s2, sizeof s2);
   WAIT_FOR(atomic_load(&polled) == 2, 10, "sender 2 never polled");
-  gate g;
-  gate_init(&g);
-  rt_handle *b = occupy_worker(&g);
+  held_worker w;
+  hold_worker(&w);
   void *x;
   cr_assert_eq(rt_chan_try_recv(c, &x), 0); /* slot handed to sender 1 */
   rt_handle_abort(h1);
-  gate_open(&g);
-  join_expect(b, RT_JOIN_OK, 0);
+  release_worker(&w);
   join_expect(h1, RT_JOIN_CANCELLED, 0);
   join_expect(h2, RT_JOIN_OK, 0);
   cr_assert_eq(rt_chan_try_recv(c, &x), 0);
@@ -488,13 +480,11 @@ Test(chan, dropped_woken_receiver_passes_wakeup_on, .timeout = T_SHORT) {
   selrecv_st r2 = {.c = c, .n = n2, .polled = &p2};
   rt_handle *h2 = spawn_ok(&selrecv_type, &r2, sizeof r2);
   WAIT_FOR(atomic_load(&p2) == 1, 10, "receiver 2 never polled");
-  gate g;
-  gate_init(&g);
-  rt_handle *b = occupy_worker(&g);
+  held_worker w;
+  hold_worker(&w);
   cr_assert_eq(rt_chan_try_send(c, (void *)(intptr_t)5), 0); /* wakes r1 */
   rt_notify_one(n1); /* r1 will give up */
-  gate_open(&g);
-  join_expect(b, RT_JOIN_OK, 0);
+  release_worker(&w);
   join_expect(h1, RT_JOIN_OK, -1);
   join_expect(h2, RT_JOIN_OK, 5);
   rt_notify_destroy(n1);

@@ -11,9 +11,8 @@
 Test(join, abort_before_first_poll_never_polls, .timeout = T_SHORT) {
   tenv e;
   env_start(&e, 1, 0);
-  gate g;
-  gate_init(&g);
-  rt_handle *b = occupy_worker(&g);
+  held_worker w;
+  hold_worker(&w);
   enum { N = 20 };
   atomic_int polled = 0, drops = 0;
   rt_handle *hs[N];
@@ -25,8 +24,7 @@ Test(join, abort_before_first_poll_never_polls, .timeout = T_SHORT) {
     rt_handle_abort(hs[i]);
     rt_handle_abort(hs[i]); /* idempotent */
   }
-  gate_open(&g);
-  join_expect(b, RT_JOIN_OK, 0);
+  release_worker(&w);
   for (int i = 0; i < N; i++)
     join_expect(hs[i], RT_JOIN_CANCELLED, 0);
   cr_assert_eq(atomic_load(&polled), 0,
@@ -34,7 +32,6 @@ Test(join, abort_before_first_poll_never_polls, .timeout = T_SHORT) {
                atomic_load(&polled));
   cr_assert_eq(atomic_load(&drops), N, "drops %d, expected %d",
                atomic_load(&drops), N);
-  gate_destroy(&g);
   env_finish(&e, true);
 }
 
@@ -84,9 +81,8 @@ Test(join, abort_while_sleeping_is_prompt, .timeout = T_SHORT) {
   atomic_int polled = 0, drops = 0;
   rt_handle *hs[N];
   for (int i = 0; i < N; i++) {
-    sleeper_st s = {.deadline = rt_now() + 3600ull * 1000000000ull,
-                    .polled = &polled,
-                    .drops = &drops};
+    sleeper_st s = {
+        .deadline = far_deadline(), .polled = &polled, .drops = &drops};
     hs[i] = spawn_ok(&sleeper_type, &s, sizeof s);
   }
   WAIT_FOR(atomic_load(&polled) == N, 10, "sleepers polled %d",
@@ -157,41 +153,33 @@ static void running_drop(void *s) {
 static const rt_task_type running_type = {"running", running_poll, running_drop,
                                           NULL};
 
-Test(join, abort_while_running_ready_wins, .timeout = T_SHORT) {
+/* Aborts a running_st task inside its first poll; the join must give
+ * status (and value); the task is polled once and dropped once. */
+static void abort_while_running(bool ready, int status, intptr_t value) {
   tenv e;
   env_start(&e, 2, 0);
   gate g;
   gate_init(&g);
   atomic_int polls = 0, drops = 0;
-  running_st st = {&g, &polls, &drops, true};
+  running_st st = {&g, &polls, &drops, ready};
   rt_handle *h = spawn_ok(&running_type, &st, sizeof st);
   WAIT_FOR(atomic_load(&g.entered) == 1, 10, "never polled");
   rt_handle_abort(h);
   gate_open(&g);
-  join_expect(h, RT_JOIN_OK, 55);
-  cr_assert_eq(atomic_load(&polls), 1);
-  cr_assert_eq(atomic_load(&drops), 1);
-  gate_destroy(&g);
-  env_finish(&e, true);
-}
-
-Test(join, abort_while_running_pending_cancels, .timeout = T_SHORT) {
-  tenv e;
-  env_start(&e, 2, 0);
-  gate g;
-  gate_init(&g);
-  atomic_int polls = 0, drops = 0;
-  running_st st = {&g, &polls, &drops, false};
-  rt_handle *h = spawn_ok(&running_type, &st, sizeof st);
-  WAIT_FOR(atomic_load(&g.entered) == 1, 10, "never polled");
-  rt_handle_abort(h);
-  gate_open(&g);
-  join_expect(h, RT_JOIN_CANCELLED, 0);
+  join_expect(h, status, value);
   cr_assert_eq(atomic_load(&polls), 1, "polled again after abort: %d",
                atomic_load(&polls));
   cr_assert_eq(atomic_load(&drops), 1);
   gate_destroy(&g);
   env_finish(&e, true);
+}
+
+Test(join, abort_while_running_ready_wins, .timeout = T_SHORT) {
+  abort_while_running(true, RT_JOIN_OK, 55);
+}
+
+Test(join, abort_while_running_pending_cancels, .timeout = T_SHORT) {
+  abort_while_running(false, RT_JOIN_CANCELLED, 0);
 }
 
 /* A task that returned PENDING without registering sleeps until aborted. */
@@ -254,9 +242,8 @@ Test(join, abort_from_task, .timeout = T_SHORT) {
       nwait_st st = {.n = n, .polled = &polled, .drops = &drops};
       a.h[i] = spawn_ok(&nwait_type, &st, sizeof st);
     } else {
-      sleeper_st st = {.deadline = rt_now() + 3600ull * 1000000000ull,
-                       .polled = &polled,
-                       .drops = &drops};
+      sleeper_st st = {
+          .deadline = far_deadline(), .polled = &polled, .drops = &drops};
       a.h[i] = spawn_ok(&sleeper_type, &st, sizeof st);
     }
   }

@@ -247,9 +247,8 @@ Test(joinset, abort_all_gives_cancelled, .timeout = T_SHORT) {
       nwait_st st = {.n = n, .polled = &polled, .drops = &drops};
       cr_assert_eq(rt_joinset_spawn(set, &nwait_type, &st, sizeof st, i), 0);
     } else {
-      sleeper_st st = {.deadline = rt_now() + 3600ull * 1000000000ull,
-                       .polled = &polled,
-                       .drops = &drops};
+      sleeper_st st = {
+          .deadline = far_deadline(), .polled = &polled, .drops = &drops};
       cr_assert_eq(rt_joinset_spawn(set, &sleeper_type, &st, sizeof st, i), 0);
     }
   }
@@ -328,9 +327,8 @@ Test(joinset, destroy_cancels_running_tasks, .timeout = T_SHORT) {
               "spawn");
     }
     for (int i = 0; i < S; i++) {
-      sleeper_st st = {.deadline = rt_now() + 3600ull * 1000000000ull,
-                       .polled = &polled,
-                       .drops = &drops};
+      sleeper_st st = {
+          .deadline = far_deadline(), .polled = &polled, .drops = &drops};
       REQUIRE(rt_joinset_spawn(set, &sleeper_type, &st, sizeof st, i) == 0,
               "spawn");
     }

@@ -9,10 +9,6 @@
  */
 #include "rt_test_util.h"
 
-static int op_notify(rt_cx *cx, void *arg) {
-  return rt_notify_wait(cx, (rt_notify *)arg);
-}
-
 /* Waits (with a timeout) `count` times; output: number of waits that
  * succeeded before the first timeout. */
 typedef struct nw_st {
@@ -154,13 +150,11 @@ Test(notify, dropped_notified_waiter_passes_it_on, .timeout = T_SHORT) {
   /* B waits (with a long timeout so a lost notification shows as 0) */
   rt_handle *hb = spawn_nw(n, 1, 3000, &pb);
   WAIT_FOR(atomic_load(&pb) == 1, 10, "B never polled");
-  gate g;
-  gate_init(&g);
-  rt_handle *blk = occupy_worker(&g);
+  held_worker w;
+  hold_worker(&w);
   rt_notify_one(n);      /* goes to A, the first waiter */
   rt_notify_one(cancel); /* A will take this branch and drop its wait */
-  gate_open(&g);
-  join_expect(blk, RT_JOIN_OK, 0);
+  release_worker(&w);
   join_expect(ha, RT_JOIN_OK, 1);
   join_expect(hb, RT_JOIN_OK, 1); /* B got the notification A dropped */
   /* nothing extra was created: no permit left */
@@ -180,18 +174,15 @@ Test(notify, dropped_notified_sole_waiter_stores_permit, .timeout = T_SHORT) {
   nwait_st st = {.n = n, .polled = &polled, .drops = &drops};
   rt_handle *h = spawn_ok(&nwait_type, &st, sizeof st);
   WAIT_FOR(atomic_load(&polled) == 1, 10, "never polled");
-  gate g;
-  gate_init(&g);
-  rt_handle *blk = occupy_worker(&g);
+  held_worker w;
+  hold_worker(&w);
   rt_notify_one(n); /* handed to h */
   rt_handle_abort(h);
-  gate_open(&g);
-  join_expect(blk, RT_JOIN_OK, 0);
+  release_worker(&w);
   join_expect(h, RT_JOIN_CANCELLED, 0);
   cr_assert_eq(atomic_load(&drops), 1);
   join_expect(spawn_nw(n, 2, 30, NULL), RT_JOIN_OK, 1);
   rt_notify_destroy(n);
-  gate_destroy(&g);
   env_finish(&e, true);
 }
 
@@ -205,17 +196,14 @@ Test(notify, dropped_waiters_notification_not_passed_on, .timeout = T_SHORT) {
   nwait_st st = {.n = n, .polled = &polled};
   rt_handle *h = spawn_ok(&nwait_type, &st, sizeof st);
   WAIT_FOR(atomic_load(&polled) == 1, 10, "never polled");
-  gate g;
-  gate_init(&g);
-  rt_handle *blk = occupy_worker(&g);
+  held_worker w;
+  hold_worker(&w);
   rt_notify_waiters(n);
   rt_handle_abort(h);
-  gate_open(&g);
-  join_expect(blk, RT_JOIN_OK, 0);
+  release_worker(&w);
   join_expect(h, RT_JOIN_CANCELLED, 0);
   join_expect(spawn_nw(n, 1, 30, NULL), RT_JOIN_OK, 0);
   rt_notify_destroy(n);
-  gate_destroy(&g);
   env_finish(&e, true);
 }
 

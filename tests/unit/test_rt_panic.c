@@ -124,46 +124,40 @@ static void droppanic_drop(void *s) {
 static const rt_task_type droppanic_type = {"droppanic", droppanic_poll,
                                             droppanic_drop, NULL};
 
-Test(panic, in_drop_function, .timeout = T_SHORT) {
+/* Runs a droppanic task in `mode`: it panics with msg, its drop is
+ * entered once, and the worker still works. */
+static void drop_panics(int mode, const char *msg) {
   tenv e;
   env_start(&e, 2, 0);
   atomic_int entered = 0;
-  droppanic_st st = {0, &entered};
+  droppanic_st st = {mode, &entered};
   rt_handle *h = spawn_ok(&droppanic_type, &st, sizeof st);
-  expect_panic(h, "drop boom 0");
+  expect_panic(h, msg);
   cr_assert_eq(atomic_load(&entered), 1);
-  /* the worker still works */
   value_st v = {.value = 4};
   join_expect(spawn_ok(&value_type, &v, sizeof v), RT_JOIN_OK, 4);
   env_finish(&e, true);
 }
 
+Test(panic, in_drop_function, .timeout = T_SHORT) {
+  drop_panics(0, "drop boom 0");
+}
+
 Test(panic, in_poll_then_in_drop_keeps_first, .timeout = T_SHORT) {
-  tenv e;
-  env_start(&e, 2, 0);
-  atomic_int entered = 0;
-  droppanic_st st = {1, &entered};
-  rt_handle *h = spawn_ok(&droppanic_type, &st, sizeof st);
-  expect_panic(h, "poll boom 1");
-  cr_assert_eq(atomic_load(&entered), 1);
-  value_st v = {.value = 4};
-  join_expect(spawn_ok(&value_type, &v, sizeof v), RT_JOIN_OK, 4);
-  env_finish(&e, true);
+  drop_panics(1, "poll boom 1");
 }
 
 /* A drop that panics while the task is cancelled (abort). */
 Test(panic, in_drop_of_cancelled_task, .timeout = T_SHORT) {
   tenv e;
   env_start(&e, 1, 0);
-  gate g;
-  gate_init(&g);
-  rt_handle *b = occupy_worker(&g);
+  held_worker w;
+  hold_worker(&w);
   atomic_int entered = 0;
   droppanic_st st = {0, &entered};
   rt_handle *h = spawn_ok(&droppanic_type, &st, sizeof st);
   rt_handle_abort(h);
-  gate_open(&g);
-  join_expect(b, RT_JOIN_OK, 0);
+  release_worker(&w);
   rt_join j = join_blocking(h);
   /* the abort won (never polled); the drop's panic is what is reported */
   cr_assert(j.status == RT_JOIN_PANICKED, "status %s",
@@ -173,7 +167,6 @@ Test(panic, in_drop_of_cancelled_task, .timeout = T_SHORT) {
   cr_assert_eq(atomic_load(&entered), 1);
   value_st v = {.value = 4};
   join_expect(spawn_ok(&value_type, &v, sizeof v), RT_JOIN_OK, 4);
-  gate_destroy(&g);
   env_finish(&e, true);
 }
 

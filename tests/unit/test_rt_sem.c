@@ -19,12 +19,6 @@ typedef struct holder_st {
   int permits;
   pthread_barrier_t *bar; /* first poll: one such holder per worker */
 } holder_st;
-static int note_worker(atomic_uint *mask) {
-  int w = rt_current_worker();
-  if (w >= 0 && w < 32)
-    atomic_fetch_or(mask, 1u << w);
-  return 0;
-}
 static int holder_poll(rt_cx *cx, void *s, void **out) {
   (void)out;
   holder_st *st = s;
@@ -110,7 +104,6 @@ typedef struct acq_st {
   atomic_int *polled;
   atomic_int *order_n;
   int *order;
-  bool release;
 } acq_st;
 static int acq_poll(rt_cx *cx, void *s, void **out) {
   acq_st *st = s;
@@ -123,13 +116,24 @@ static int acq_poll(rt_cx *cx, void *s, void **out) {
   if (rc == 0) {
     int k = atomic_fetch_add(st->order_n, 1);
     st->order[k] = st->id;
-    if (st->release)
-      rt_sem_release(st->s, st->n);
   }
   RT_END(st->pc);
   return RT_READY;
 }
 static const rt_task_type acq_type = {"acq", acq_poll, NULL, NULL};
+
+/* Spawns an acq task: id asks for n permits of s, counts its polls in
+ * *polled and, once granted, writes its id to order[(*order_n)++]. */
+static rt_handle *spawn_acq(rt_sem *s, size_t n, int id, atomic_int *polled,
+                            atomic_int *order_n, int *order) {
+  acq_st st = {.s = s,
+               .n = n,
+               .id = id,
+               .polled = polled,
+               .order_n = order_n,
+               .order = order};
+  return spawn_ok(&acq_type, &st, sizeof st);
+}
 
 Test(sem, fifo_big_request_at_head_blocks_smaller, .timeout = T_SHORT) {
   tenv e;
@@ -140,29 +144,11 @@ Test(sem, fifo_big_request_at_head_blocks_smaller, .timeout = T_SHORT) {
   cr_assert_eq(rt_sem_available(s), 0);
   int order[8];
   atomic_int order_n = 0, pb = 0, pc1 = 0, pc2 = 0;
-  acq_st big = {.s = s,
-                .n = 2,
-                .id = 1,
-                .polled = &pb,
-                .order_n = &order_n,
-                .order = order};
-  rt_handle *hb = spawn_ok(&acq_type, &big, sizeof big);
+  rt_handle *hb = spawn_acq(s, 2, 1, &pb, &order_n, order);
   WAIT_FOR(atomic_load(&pb) == 1, 10, "big never polled");
-  acq_st small1 = {.s = s,
-                   .n = 1,
-                   .id = 2,
-                   .polled = &pc1,
-                   .order_n = &order_n,
-                   .order = order};
-  rt_handle *h1 = spawn_ok(&acq_type, &small1, sizeof small1);
+  rt_handle *h1 = spawn_acq(s, 1, 2, &pc1, &order_n, order);
   WAIT_FOR(atomic_load(&pc1) == 1, 10, "small never polled");
-  acq_st small2 = {.s = s,
-                   .n = 1,
-                   .id = 3,
-                   .polled = &pc2,
-                   .order_n = &order_n,
-                   .order = order};
-  rt_handle *h2 = spawn_ok(&acq_type, &small2, sizeof small2);
+  rt_handle *h2 = spawn_acq(s, 1, 3, &pc2, &order_n, order);
   WAIT_FOR(atomic_load(&pc2) == 1, 10, "small never polled");
   /* one permit back: it fits the smaller waiters, but the big request is
    * at the head, so nobody gets it */
@@ -172,13 +158,7 @@ Test(sem, fifo_big_request_at_head_blocks_smaller, .timeout = T_SHORT) {
   /* and neither try_acquire nor a new acquire can jump the queue */
   cr_assert_eq(rt_sem_try_acquire(s, 1), RT_EFULL);
   atomic_int pc3 = 0;
-  acq_st small3 = {.s = s,
-                   .n = 1,
-                   .id = 4,
-                   .polled = &pc3,
-                   .order_n = &order_n,
-                   .order = order};
-  rt_handle *h3 = spawn_ok(&acq_type, &small3, sizeof small3);
+  rt_handle *h3 = spawn_acq(s, 1, 4, &pc3, &order_n, order);
   WAIT_FOR(atomic_load(&pc3) == 1, 10, "small3 never polled");
   cr_assert_eq(rt_sem_available(s), 1, "a new acquire jumped the queue");
   sleep_ms(20);
@@ -219,21 +199,9 @@ Test(sem, aborted_head_waiter_unblocks_queue, .timeout = T_SHORT) {
   cr_assert_eq(rt_sem_create(1, &s), 0);
   int order[8];
   atomic_int order_n = 0, pb = 0, ps = 0;
-  acq_st big = {.s = s,
-                .n = 5,
-                .id = 1,
-                .polled = &pb,
-                .order_n = &order_n,
-                .order = order};
-  rt_handle *hb = spawn_ok(&acq_type, &big, sizeof big);
+  rt_handle *hb = spawn_acq(s, 5, 1, &pb, &order_n, order);
   WAIT_FOR(atomic_load(&pb) == 1, 10, "big never polled");
-  acq_st small = {.s = s,
-                  .n = 1,
-                  .id = 2,
-                  .polled = &ps,
-                  .order_n = &order_n,
-                  .order = order};
-  rt_handle *hs = spawn_ok(&acq_type, &small, sizeof small);
+  rt_handle *hs = spawn_acq(s, 1, 2, &ps, &order_n, order);
   WAIT_FOR(atomic_load(&ps) == 1, 10, "small never polled");
   sleep_ms(5);
   cr_assert_eq(atomic_load(&order_n), 0);
@@ -407,17 +375,14 @@ Test(sem, select_loser_gives_back_grant, .timeout = T_SHORT) {
   sel_st st = {s, n, &polled};
   rt_handle *h = spawn_ok(&sel_type, &st, sizeof st);
   WAIT_FOR(atomic_load(&polled) == 1, 10, "never polled");
-  gate g;
-  gate_init(&g);
-  rt_handle *b = occupy_worker(&g);
+  held_worker w;
+  hold_worker(&w);
   rt_sem_release(s, 1); /* granted to the waiting acquire */
   cr_assert_eq(rt_sem_available(s), 0, "the permit was not granted");
   rt_notify_one(n);
-  gate_open(&g);
-  join_expect(b, RT_JOIN_OK, 0);
+  release_worker(&w);
   join_expect(h, RT_JOIN_OK, 1);
   cr_assert_eq(rt_sem_available(s), 1, "granted permit lost by the select");
-  gate_destroy(&g);
   rt_sem_destroy(s);
   rt_notify_destroy(n);
   env_finish(&e, true);
@@ -431,27 +396,18 @@ Test(sem, aborted_granted_waiter_gives_back, .timeout = T_SHORT) {
   cr_assert_eq(rt_sem_create(0, &s), 0);
   int order[4];
   atomic_int order_n = 0, polled = 0;
-  acq_st a = {.s = s,
-              .n = 3,
-              .id = 1,
-              .polled = &polled,
-              .order_n = &order_n,
-              .order = order};
-  rt_handle *h = spawn_ok(&acq_type, &a, sizeof a);
+  rt_handle *h = spawn_acq(s, 3, 1, &polled, &order_n, order);
   WAIT_FOR(atomic_load(&polled) == 1, 10, "never polled");
-  gate g;
-  gate_init(&g);
-  rt_handle *b = occupy_worker(&g);
+  held_worker w;
+  hold_worker(&w);
   rt_sem_release(s, 3);
   cr_assert_eq(rt_sem_available(s), 0);
   rt_handle_abort(h);
-  gate_open(&g);
-  join_expect(b, RT_JOIN_OK, 0);
+  release_worker(&w);
   join_expect(h, RT_JOIN_CANCELLED, 0);
   cr_assert_eq(atomic_load(&order_n), 0);
   cr_assert_eq(rt_sem_available(s), 3, "granted permits lost by abort: %zu",
                rt_sem_available(s));
-  gate_destroy(&g);
   rt_sem_destroy(s);
   env_finish(&e, true);
 }
@@ -469,15 +425,8 @@ Test(sem, close_fails_waiters_and_new_acquires, .timeout = T_SHORT) {
   int order[8];
   atomic_int order_n = 0, polled = 0;
   rt_handle *hs[5];
-  for (int i = 0; i < 5; i++) {
-    acq_st a = {.s = s,
-                .n = 1,
-                .id = i,
-                .polled = &polled,
-                .order_n = &order_n,
-                .order = order};
-    hs[i] = spawn_ok(&acq_type, &a, sizeof a);
-  }
+  for (int i = 0; i < 5; i++)
+    hs[i] = spawn_acq(s, 1, i, &polled, &order_n, order);
   WAIT_FOR(atomic_load(&polled) == 5, 10, "polled %d", atomic_load(&polled));
   rt_sem_close(s);
   for (int i = 0; i < 5; i++)
@@ -486,13 +435,8 @@ Test(sem, close_fails_waiters_and_new_acquires, .timeout = T_SHORT) {
   cr_assert_eq(rt_sem_try_acquire(s, 1), RT_ECLOSED);
   rt_sem_release(s, 1);
   cr_assert_eq(rt_sem_try_acquire(s, 1), RT_ECLOSED);
-  acq_st a = {.s = s,
-              .n = 1,
-              .id = 9,
-              .polled = &polled,
-              .order_n = &order_n,
-              .order = order};
-  join_expect(spawn_ok(&acq_type, &a, sizeof a), RT_JOIN_OK, RT_ECLOSED);
+  join_expect(spawn_acq(s, 1, 9, &polled, &order_n, order), RT_JOIN_OK,
+              RT_ECLOSED);
   rt_sem_destroy(s);
   env_finish(&e, true);
 }

@@ -16,6 +16,11 @@ typedef struct dcount {
   atomic_int n;
   atomic_int off_worker;
 } dcount;
+static void dcount_note(dcount *d) {
+  atomic_fetch_add(&d->n, 1);
+  if (rt_current_worker() < 0)
+    atomic_fetch_add(&d->off_worker, 1);
+}
 
 typedef struct pend_st {
   int kind; /* 0 notify, 1 sleep, 2 ready at once */
@@ -37,20 +42,27 @@ static int pend_poll(rt_cx *cx, void *s, void **out) {
   *out = (void *)(intptr_t)5;
   return RT_READY;
 }
-static void pend_drop(void *s) {
-  pend_st *st = s;
-  atomic_fetch_add(&st->drops->n, 1);
-  if (rt_current_worker() < 0)
-    atomic_fetch_add(&st->drops->off_worker, 1);
-}
+static void pend_drop(void *s) { dcount_note(((pend_st *)s)->drops); }
 static const rt_task_type pend_type = {"pend", pend_poll, pend_drop, NULL};
 
 static pend_st pend(int kind, rt_notify *n, atomic_int *polled, dcount *d) {
   return (pend_st){.kind = kind,
                    .n = n,
-                   .deadline = rt_now() + 3600ull * 1000000000ull,
+                   .deadline = far_deadline(),
                    .polled = polled,
                    .drops = d};
+}
+
+/* Spawns count detached pend tasks, every other one waiting on n, the
+ * rest sleeping, and waits until all were polled (*polled counts the
+ * polls, d the drops). */
+static void spawn_pending(int count, rt_notify *n, atomic_int *polled,
+                          dcount *d) {
+  for (int i = 0; i < count; i++) {
+    pend_st st = pend(i % 2, n, polled, d);
+    cr_assert_eq(rt_spawn(&pend_type, &st, sizeof st, NULL), 0);
+  }
+  WAIT_FOR(atomic_load(polled) == count, 10, "polled %d", atomic_load(polled));
 }
 
 /* ---- every kind of pending task, deterministically
@@ -102,12 +114,7 @@ static int holdb_poll(rt_cx *cx, void *s, void **out) {
   atomic_store(st->spawn_rc, rt_spawn(&value_type, &v, sizeof v, &h));
   return RT_PENDING;
 }
-static void holdb_drop(void *s) {
-  holdb_st *st = s;
-  atomic_fetch_add(&st->drops->n, 1);
-  if (rt_current_worker() < 0)
-    atomic_fetch_add(&st->drops->off_worker, 1);
-}
+static void holdb_drop(void *s) { dcount_note(((holdb_st *)s)->drops); }
 static const rt_task_type holdb_type = {"holdb", holdb_poll, holdb_drop, NULL};
 
 Test(shutdown, cancels_every_kind_of_pending_task, .timeout = T_SHORT) {
@@ -248,7 +255,7 @@ Test(shutdown, many_pending_tasks_each_dropped_once, .timeout = T_SHORT) {
     idx_st st = {.kind = i % 2,
                  .idx = i,
                  .n = n,
-                 .deadline = rt_now() + 3600ull * 1000000000ull,
+                 .deadline = far_deadline(),
                  .polled = &polled};
     hs[i] = NULL;
     switch (i % 4) {
@@ -415,11 +422,7 @@ Test(shutdown, stuck_blocking_job_times_out, .timeout = T_SHORT) {
   cr_assert_eq(rt_notify_create(&n), 0);
   atomic_int polled = 0;
   dcount d = {0};
-  for (int i = 0; i < 10; i++) {
-    pend_st st = pend(i % 2, n, &polled, &d);
-    cr_assert_eq(rt_spawn(&pend_type, &st, sizeof st, NULL), 0);
-  }
-  WAIT_FOR(atomic_load(&polled) == 10, 10, "polled %d", atomic_load(&polled));
+  spawn_pending(10, n, &polled, &d);
   uint64_t t0 = rt_now();
   int rc = rt_runtime_shutdown(rt, 300);
   uint64_t dt = rt_now() - t0;
@@ -473,11 +476,7 @@ Test(shutdown, destroy_without_shutdown_cancels, .timeout = T_SHORT) {
   cr_assert_eq(rt_notify_create(&n), 0);
   atomic_int polled = 0;
   dcount d = {0};
-  for (int i = 0; i < 100; i++) {
-    pend_st st = pend(i % 2, n, &polled, &d);
-    cr_assert_eq(rt_spawn(&pend_type, &st, sizeof st, NULL), 0);
-  }
-  WAIT_FOR(atomic_load(&polled) == 100, 10, "polled %d", atomic_load(&polled));
+  spawn_pending(100, n, &polled, &d);
   rt_runtime_destroy(rt);
   rt_runtime_exit();
   cr_assert_eq(atomic_load(&d.n), 100);

@@ -264,9 +264,8 @@ static const rt_task_type nostate_type = {"nostate", nostate_poll, NULL, NULL};
 Test(spawn, state_is_copied_and_aligned, .timeout = T_SHORT) {
   tenv e;
   env_start(&e, 1, 0);
-  gate g;
-  gate_init(&g);
-  rt_handle *b = occupy_worker(&g); /* the tasks cannot run yet */
+  held_worker w;
+  hold_worker(&w); /* the tasks cannot run yet */
   atomic_int bad = 0;
   enum { N = 16 };
   rt_handle *hs[N];
@@ -280,14 +279,12 @@ Test(spawn, state_is_copied_and_aligned, .timeout = T_SHORT) {
   }
   rt_handle *z = NULL;
   cr_assert_eq(rt_spawn(&nostate_type, NULL, 0, &z), 0);
-  gate_open(&g);
-  join_expect(b, RT_JOIN_OK, 0);
+  release_worker(&w);
   for (int k = 0; k < N; k++)
     join_expect(hs[k], RT_JOIN_OK, 1);
   join_expect(z, RT_JOIN_OK, 99);
   cr_assert_eq(atomic_load(&bad), 0, "state mismatches/misalignment: %d",
                atomic_load(&bad));
-  gate_destroy(&g);
   env_finish(&e, true);
 }
 

@@ -224,28 +224,8 @@ Test(stress, channel_ping_pong, .timeout = T_LONG) {
   }
 }
 
-/* Ping-pong through notifies, from tasks and from the test thread. */
-typedef struct np_st {
-  int pc, i, n;
-  rt_notify *mine, *theirs;
-  atomic_int *count;
-} np_st;
-static int np_poll(rt_cx *cx, void *s, void **out) {
-  (void)out;
-  np_st *st = s;
-  int rc;
-  RT_BEGIN(st->pc);
-  for (st->i = 0; st->i < st->n; st->i++) {
-    RT_AWAIT(st->pc, rc = rt_notify_wait(cx, st->mine));
-    CHECK(rc == 0);
-    atomic_fetch_add(st->count, 1);
-    rt_notify_one(st->theirs);
-  }
-  RT_END(st->pc);
-  return RT_READY;
-}
-static const rt_task_type np_type = {"np", np_poll, NULL, NULL};
-
+/* Ping-pong through notifies (pingpong_type), from tasks and from the
+ * test thread. */
 Test(stress, notify_ping_pong, .timeout = T_LONG) {
   tenv e;
   env_start(&e, 2, 0);
@@ -254,10 +234,10 @@ Test(stress, notify_ping_pong, .timeout = T_LONG) {
   cr_assert_eq(rt_notify_create(&a), 0);
   cr_assert_eq(rt_notify_create(&b), 0);
   atomic_int count = 0;
-  np_st x = {.n = N, .mine = a, .theirs = b, .count = &count};
-  np_st y = {.n = N, .mine = b, .theirs = a, .count = &count};
-  rt_handle *hx = spawn_ok(&np_type, &x, sizeof x);
-  rt_handle *hy = spawn_ok(&np_type, &y, sizeof y);
+  pingpong_st x = {.n = N, .mine = a, .theirs = b, .count = &count};
+  pingpong_st y = {.n = N, .mine = b, .theirs = a, .count = &count};
+  rt_handle *hx = spawn_ok(&pingpong_type, &x, sizeof x);
+  rt_handle *hy = spawn_ok(&pingpong_type, &y, sizeof y);
   rt_notify_one(a);
   join_expect(hx, RT_JOIN_OK, 0);
   join_expect(hy, RT_JOIN_OK, 0);

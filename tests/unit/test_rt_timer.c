@@ -100,10 +100,6 @@ Test(timer, repeated_sleeps_accumulate, .timeout = T_SHORT) {
 /* ---- rt_timeout
  * ---------------------------------------------------------------- */
 
-static int op_notify(rt_cx *cx, void *arg) {
-  return rt_notify_wait(cx, (rt_notify *)arg);
-}
-
 typedef struct chan_op {
   rt_chan *c;
   void *item;

@@ -92,9 +92,6 @@ Test(wake, waker_outliving_task_is_harmless, .timeout = T_SHORT) {
 
 /* Waits on a notify with a 10 s timer (so it is pinned to its worker's
  * loop); output 1 if the notify won. */
-static int op_notify(rt_cx *cx, void *arg) {
-  return rt_notify_wait(cx, (rt_notify *)arg);
-}
 typedef struct pinw_st {
   int pc;
   rt_notify *n;
@@ -319,27 +316,7 @@ Test(wake, shutdown_cancels_block_on_root, .timeout = T_SHORT) {
  * -------------------------------------------------------------------- */
 
 /* A task on runtime A notifies a waiter on runtime B and the other way
- * round, many times (ping-pong across runtimes). */
-typedef struct xrt_st {
-  int pc, i, n;
-  rt_notify *mine, *theirs;
-  atomic_int *count;
-} xrt_st;
-static int xrt_poll(rt_cx *cx, void *s, void **out) {
-  (void)out;
-  xrt_st *st = s;
-  int rc;
-  RT_BEGIN(st->pc);
-  for (st->i = 0; st->i < st->n; st->i++) {
-    RT_AWAIT(st->pc, rc = rt_notify_wait(cx, st->mine));
-    CHECK(rc == 0);
-    atomic_fetch_add(st->count, 1);
-    rt_notify_one(st->theirs);
-  }
-  RT_END(st->pc);
-  return RT_READY;
-}
-static const rt_task_type xrt_type = {"xrt", xrt_poll, NULL, NULL};
+ * round, many times (ping-pong across runtimes, pingpong_type). */
 
 Test(wake, two_runtimes_wake_each_other, .timeout = T_SHORT) {
   int fds = count_fds();
@@ -351,12 +328,12 @@ Test(wake, two_runtimes_wake_each_other, .timeout = T_SHORT) {
   cr_assert_eq(rt_notify_create(&a), 0);
   cr_assert_eq(rt_notify_create(&b), 0);
   atomic_int count = 0;
-  xrt_st x = {.n = N, .mine = a, .theirs = b, .count = &count};
-  xrt_st y = {.n = N, .mine = b, .theirs = a, .count = &count};
+  pingpong_st x = {.n = N, .mine = a, .theirs = b, .count = &count};
+  pingpong_st y = {.n = N, .mine = b, .theirs = a, .count = &count};
   rt_runtime_enter(ra);
-  rt_handle *hx = spawn_ok(&xrt_type, &x, sizeof x);
+  rt_handle *hx = spawn_ok(&pingpong_type, &x, sizeof x);
   rt_runtime_enter(rb);
-  rt_handle *hy = spawn_ok(&xrt_type, &y, sizeof y);
+  rt_handle *hy = spawn_ok(&pingpong_type, &y, sizeof y);
   rt_notify_one(a);
   join_expect(hx, RT_JOIN_OK, 0);
   join_expect(hy, RT_JOIN_OK, 0);
