@@ -27,6 +27,7 @@
  * with `dead` set only returns 0 (after a read error, reported once).
  */
 #include "jobs_internal.h"
+#include "redact.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -354,15 +355,25 @@ int jobs_url_message(const char *url, char *msg, size_t cap) {
 
   if (rc == URL_OK)
     return 0;
-  jobs_quote(q, sizeof q, url, strlen(url));
+  char *own;
+  const char *shown = redact_url(url, &own);
+  jobs_quote(q, sizeof q, shown, strlen(shown));
+  free(own);
   if (rc == URL_SCHEME) {
     snprintf(msg, cap,
              "invalid URL %s: scheme %s not allowed (only http "
              "and https)",
              q, jobs_quote(q2, sizeof q2, url, slen));
   } else if (rc == URL_NOSCHEME) {
-    snprintf(fix, sizeof fix, "%s%.100s",
-             url[0] == '/' && url[1] == '/' ? "http:" : "http://", url);
+    /* redacted before it is cut, so that no cut keeps a password */
+    char *full = NULL;
+    if (asprintf(&full, "%s%s",
+                 url[0] == '/' && url[1] == '/' ? "http:" : "http://", url) < 0)
+      full = NULL;
+    shown = full ? redact_url(full, &own) : "";
+    snprintf(fix, sizeof fix, "%.100s", shown);
+    free(own);
+    free(full);
     snprintf(msg, cap, "invalid URL %s: no scheme (did you mean %s?)", q,
              jobs_quote(q2, sizeof q2, fix, strlen(fix)));
   } else {

@@ -16,6 +16,7 @@
  */
 #include "progress.h"
 
+#include "redact.h"
 #include "report.h"
 
 #include <inttypes.h>
@@ -157,13 +158,16 @@ static void plain_line(struct progress *p, const struct job_run *run) {
     snprintf(total, sizeof(total), "%" PRIu64, p->total);
   else
     snprintf(total, sizeof(total), "?");
+  char *own;
+  const char *url = redact_url(run->job.url, &own);
   int n = snprintf(line, sizeof(line),
                    "[%" PRIu64 "/%s] %s%s%s #%" PRIu64 " %s %s%s%s\n", p->done,
                    total, col,
                    r->skipped ? "skipped" : report_outcome_name(r->outcome),
-                   p->color ? "\x1b[0m" : "", run->job.index, run->job.url,
+                   p->color ? "\x1b[0m" : "", run->job.index, url,
                    ok ? b : (r->error_kind ? r->error_kind : ""),
                    ok ? "" : ": ", ok ? "" : (r->error ? r->error : ""));
+  free(own);
   if (n > (int)sizeof(line) - 1)
     n = (int)sizeof(line) - 1, line[n - 1] = '\n';
   if (write(p->fd, line, (size_t)n) < 0)

@@ -18,6 +18,7 @@
  * counts the rest.
  */
 #include "report.h"
+#include "redact.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -30,11 +31,21 @@
 
 enum { REP_JUNIT, REP_JSON };
 
+/* Where one JUnit test case sits in its file's body: nlen bytes of raw
+ * name at off, then blen bytes of the rest; hash is the name's. */
+struct jcase {
+  uint64_t index, hash, nlen, blen;
+  off_t off;
+};
+
 struct rfile {
   int kind;
   char *path;
   FILE *body; /* unlinked temporary file */
   uint64_t n;
+  struct jcase *cases; /* JUnit: one per job, in completion order */
+  size_t ncases, cap;
+  bool broken; /* out of memory for cases: the file cannot be written */
 };
 
 struct report {
@@ -73,6 +84,7 @@ void report_destroy(struct report *r) {
     if (r->files[i].body)
       fclose(r->files[i].body);
     free(r->files[i].path);
+    free(r->files[i].cases);
   }
   free(r);
 }
@@ -187,10 +199,13 @@ static void write_json(const struct report *r, FILE *f,
   const struct job_result *res = &run->res;
   fprintf(f, "{\"index\":%" PRIu64 ",\"id\":", run->job.index);
   report_json_string(f, run->job.id);
+  char *own;
   fputs(",\"url\":", f);
-  report_json_string(f, run->job.url);
+  report_json_string(f, redact_url(run->job.url, &own));
+  free(own);
   fputs(",\"effective_url\":", f);
-  report_json_string(f, res->effective_url);
+  report_json_string(f, redact_url(res->effective_url, &own));
+  free(own);
   fprintf(f,
           ",\"outcome\":\"%s\",\"error_kind\":", outcome_names[res->outcome]);
   report_json_string(f, res->error_kind);
@@ -210,16 +225,76 @@ static void write_json(const struct report *r, FILE *f,
     fputs(",\"shard\":null}", f);
 }
 
+/* ---- JUnit test cases ------------------------------------------------------
+ *
+ * CI servers key test history on classname + name, so a name must not
+ * depend on completion order or on a job's index: it is the job's id, else
+ * its redacted URL.  Cases are spooled in completion order and put in
+ * input order at the end (qsort on the index), where names are also made
+ * unique: the first job with a name keeps it, a later one gets " (2)",
+ * " (3)"... the smallest number whose name no job has and none took
+ * before it.  Names are compared by their 64-bit FNV-1a hash, held in an
+ * open-addressed table with room for twice the distinct names; a hash
+ * collision (odds about n^2 / 2^65) only adds a needless suffix. */
+
+#define JUNIT_FNV_BASIS UINT64_C(0xcbf29ce484222325)
+
+static uint64_t junit_hash(uint64_t h, const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char)s[i]) * UINT64_C(0x100000001b3);
+  return h;
+}
+
+enum { J_SOME = 1, J_TAKEN = 2 }; /* some job's base name; given out */
+
+struct jslot {
+  uint64_t key;  /* 0: empty */
+  uint32_t next; /* the next suffix number to try for this base name */
+  uint8_t flags;
+};
+
+struct jnames {
+  struct jslot *s;
+  size_t mask;
+};
+
+/* The slot of name hash h, claimed if it was empty. */
+static struct jslot *jnames_at(struct jnames *t, uint64_t h) {
+  uint64_t key = h ? h : 1;
+  size_t i = (size_t)(key ^ (key >> 29)) & t->mask;
+  while (t->s[i].key && t->s[i].key != key)
+    i = (i + 1) & t->mask;
+  t->s[i].key = key;
+  return &t->s[i];
+}
+
+/* Sets sfx to what makes c's name unique ("" if the name is free). */
+static void junit_suffix(struct jnames *t, const struct jcase *c, char *sfx,
+                         size_t cap) {
+  struct jslot *b = jnames_at(t, c->hash);
+  sfx[0] = '\0';
+  if (!(b->flags & J_TAKEN)) {
+    b->flags |= J_TAKEN;
+    return;
+  }
+  for (uint32_t k = b->next ? b->next : 2;; k++) {
+    snprintf(sfx, cap, " (%" PRIu32 ")", k);
+    struct jslot *x = jnames_at(t, junit_hash(c->hash, sfx, strlen(sfx)));
+    if (!x->flags) {
+      x->flags = J_TAKEN;
+      b->next = k + 1;
+      return;
+    }
+  }
+}
+
+/* The part of a test case after its name: written during the run, in
+ * completion order, behind the raw name (see junit_case_out). */
 static void write_junit_case(FILE *f, const struct job_run *run,
                              const char *path) {
   const struct job_result *res = &run->res;
-  fprintf(f, "    <testcase classname=\"jfetch\" name=\"#%" PRIu64 " ",
-          run->job.index);
-  if (run->job.id) {
-    xml_string(f, run->job.id);
-    putc(' ', f);
-  }
-  xml_string(f, run->job.url);
+  fputs("\" classname=\"", f);
+  xml_string(f, report_junit_classname(run->origin));
   fprintf(f, "\" time=\"%.3f\">\n", (double)res->elapsed_ms / 1000.0);
   if (res->skipped) {
     fputs("      <skipped message=\"already present\"/>\n", f);
@@ -240,6 +315,41 @@ static void write_junit_case(FILE *f, const struct job_run *run,
             res->attempts, res->attempts == 1 ? "" : "s");
   }
   fputs("    </testcase>\n", f);
+}
+
+const char *report_junit_classname(const char *origin) {
+  if (!origin || origin[0] == '<') /* "<args>", "<stdin>" */
+    return "jfetch";
+  const char *slash = strrchr(origin, '/');
+  return slash && slash[1] ? slash + 1 : origin;
+}
+
+/* Spools one test case: its raw name (the job's id, else its redacted
+ * URL), then the rest, and notes where both sit. */
+static void junit_spool(struct rfile *f, const struct job_run *run,
+                        const char *path) {
+  if (f->ncases == f->cap) {
+    size_t cap = f->cap ? f->cap * 2 : 256;
+    struct jcase *c = realloc(f->cases, cap * sizeof(*c));
+    if (!c) {
+      f->broken = true;
+      return;
+    }
+    f->cases = c, f->cap = cap;
+  }
+  char *own;
+  const char *name = run->job.id ? run->job.id : redact_url(run->job.url, &own);
+  if (run->job.id)
+    own = NULL;
+  struct jcase *c = &f->cases[f->ncases++];
+  c->index = run->job.index;
+  c->off = ftello(f->body);
+  c->nlen = strlen(name);
+  c->hash = junit_hash(JUNIT_FNV_BASIS, name, c->nlen);
+  fwrite(name, 1, c->nlen, f->body);
+  write_junit_case(f->body, run, path);
+  c->blen = (uint64_t)(ftello(f->body) - c->off) - c->nlen;
+  free(own);
 }
 
 /* ---- --format
@@ -287,13 +397,21 @@ int report_format_check(const char *fmt, struct diag *d) {
   return 0;
 }
 
+/* A URL as --format prints it: redacted, "" for none. */
+static void put_url(FILE *f, const char *url) {
+  char *own;
+  const char *u = redact_url(url, &own);
+  fputs(u ? u : "", f);
+  free(own);
+}
+
 static void put_var(const struct report *r, FILE *f, int v,
                     const struct job_run *run, const char *path) {
   const struct job_result *res = &run->res;
   switch (v) {
   case 0: fprintf(f, "%u", res->attempts); break;
   case 1: fprintf(f, "%" PRIu64, res->bytes); break;
-  case 2: fputs(res->effective_url ? res->effective_url : "", f); break;
+  case 2: put_url(f, res->effective_url); break;
   case 3: fprintf(f, "%" PRIu64, res->elapsed_ms); break;
   case 4: fputs(res->error ? res->error : "", f); break;
   case 5: fputs(res->error_kind ? res->error_kind : "", f); break;
@@ -307,7 +425,7 @@ static void put_var(const struct report *r, FILE *f, int v,
       fprintf(f, "%u/%u", r->cfg.shard_k, r->cfg.shard_n);
     break;
   case 12: fputs(res->skipped ? "true" : "false", f); break;
-  default: fputs(run->job.url, f); break;
+  default: put_url(f, run->job.url); break;
   }
 }
 
@@ -337,13 +455,16 @@ static void remember(struct report *r, const struct job_run *run) {
   if (r->nlisted >= MAX_LISTED)
     return;
   const struct job_result *res = &run->res;
-  char *line = NULL;
-  if (asprintf(&line, "  %-9s #%" PRIu64 "%s%s%s %s: %s%s%s",
-               outcome_names[res->outcome], run->job.index,
-               run->job.id ? " (" : "", run->job.id ? run->job.id : "",
-               run->job.id ? ")" : "", run->job.url,
-               res->error_kind ? res->error_kind : "error",
-               res->error ? ": " : "", res->error ? res->error : "") < 0)
+  char *line = NULL, *own;
+  const char *url = redact_url(run->job.url, &own);
+  int n = asprintf(&line, "  %-9s #%" PRIu64 "%s%s%s %s: %s%s%s",
+                   outcome_names[res->outcome], run->job.index,
+                   run->job.id ? " (" : "", run->job.id ? run->job.id : "",
+                   run->job.id ? ")" : "", url,
+                   res->error_kind ? res->error_kind : "error",
+                   res->error ? ": " : "", res->error ? res->error : "");
+  free(own);
+  if (n < 0)
     return;
   r->listed[r->nlisted++] = line;
 }
@@ -372,7 +493,7 @@ void report_record(struct report *r, const struct job_run *run) {
   for (size_t i = 0; i < r->nfiles; i++) {
     struct rfile *f = &r->files[i];
     if (f->kind == REP_JUNIT) {
-      write_junit_case(f->body, run, path);
+      junit_spool(f, run, path);
     } else {
       fputs(f->n ? ",\n    " : "\n    ", f->body);
       write_json(r, f->body, run, path);
@@ -403,14 +524,13 @@ static void junit_head(const struct report *r, FILE *f, double wall_s) {
   fprintf(f,
           "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
           "<testsuites name=\"jfetch\" tests=\"%" PRIu64
-          "\" failures=\"%" PRIu64 "\" errors=\"%" PRIu64
-          "\" skipped=\"%" PRIu64 "\" time=\""
+          "\" failures=\"%" PRIu64 "\" errors=\"%" PRIu64 "\" time=\""
           "%.3f\">\n  <testsuite name=\"jfetch\" tests=\"%" PRIu64 "\" "
           "failures=\"%" PRIu64 "\" errors=\"%" PRIu64 "\" skipped=\"%" PRIu64
           "\" time=\"%.3f\" timestamp=\"%s\">\n",
-          total, r->n.app_error, r->n.panicked + r->n.cancelled, r->n.skipped,
-          wall_s, total, r->n.app_error, r->n.panicked + r->n.cancelled,
-          r->n.skipped, wall_s, r->started);
+          total, r->n.app_error, r->n.panicked + r->n.cancelled, wall_s, total,
+          r->n.app_error, r->n.panicked + r->n.cancelled, r->n.skipped, wall_s,
+          r->started);
 }
 
 static void json_head(const struct report *r, FILE *f, double wall_s,
@@ -441,6 +561,62 @@ static int copy_stream(FILE *from, FILE *to) {
   return ferror(from) ? -1 : 0;
 }
 
+/* Copies n bytes from from's position to to. */
+static int copy_range(FILE *from, FILE *to, uint64_t n) {
+  char buf[4096];
+  while (n) {
+    size_t k = n < sizeof(buf) ? (size_t)n : sizeof(buf);
+    if (fread(buf, 1, k, from) != k || fwrite(buf, 1, k, to) != k)
+      return -1;
+    n -= k;
+  }
+  return 0;
+}
+
+static int junit_case_out(struct rfile *f, struct jnames *t,
+                          const struct jcase *c, FILE *out) {
+  char sfx[16];
+  junit_suffix(t, c, sfx, sizeof(sfx));
+  char *name = malloc(c->nlen + 1);
+  if (!name || fseeko(f->body, c->off, SEEK_SET) != 0 ||
+      fread(name, 1, c->nlen, f->body) != c->nlen) {
+    free(name);
+    return -1;
+  }
+  name[c->nlen] = '\0';
+  fputs("    <testcase name=\"", out);
+  xml_string(out, name);
+  fputs(sfx, out);
+  free(name);
+  return copy_range(f->body, out, c->blen);
+}
+
+static int case_cmp(const void *a, const void *b) {
+  uint64_t x = ((const struct jcase *)a)->index;
+  uint64_t y = ((const struct jcase *)b)->index;
+  return x < y ? -1 : x > y;
+}
+
+/* The test cases, in input order, with unique names. */
+static int junit_body(struct rfile *f, FILE *out) {
+  if (f->broken)
+    return errno = ENOMEM, -1;
+  qsort(f->cases, f->ncases, sizeof(*f->cases), case_cmp);
+  size_t size = 16;
+  while (size < 4 * f->ncases)
+    size *= 2;
+  struct jnames t = {calloc(size, sizeof(*t.s)), size - 1};
+  if (!t.s)
+    return errno = ENOMEM, -1;
+  for (size_t i = 0; i < f->ncases; i++)
+    jnames_at(&t, f->cases[i].hash)->flags |= J_SOME;
+  int rc = 0;
+  for (size_t i = 0; i < f->ncases && rc == 0; i++)
+    rc = junit_case_out(f, &t, &f->cases[i], out);
+  free(t.s);
+  return rc;
+}
+
 static int finish_file(struct report *r, struct rfile *f, double wall_s,
                        int exit_status) {
   char *tmp = NULL;
@@ -449,11 +625,13 @@ static int finish_file(struct report *r, struct rfile *f, double wall_s,
   FILE *out = fopen(tmp, "w");
   int rc = out ? 0 : -1;
   if (out) {
-    if (f->kind == REP_JUNIT)
+    if (f->kind == REP_JUNIT) {
       junit_head(r, out, wall_s);
-    else
+      rc = junit_body(f, out);
+    } else {
       json_head(r, out, wall_s, exit_status);
-    rc = copy_stream(f->body, out);
+      rc = copy_stream(f->body, out);
+    }
     fputs(f->kind == REP_JUNIT ? "  </testsuite>\n</testsuites>\n"
                                : (f->n ? "\n  ]\n}\n" : "]\n}\n"),
           out);

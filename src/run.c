@@ -26,6 +26,7 @@
 #include "fetch.h"
 #include "hosts.h"
 #include "progress.h"
+#include "redact.h"
 #include "report.h"
 #include "seen.h"
 
@@ -167,11 +168,16 @@ static int check_job(struct checker *c, const char *src, struct job *j,
       j->output ? strdup(j->output) : output_name_from_url(j->url, &why);
   if (!name && j->output)
     return check_fail(d, src, j, "out of memory");
-  if (!name)
-    return check_fail(d, src, j,
-                      "job #%" PRIu64 ": cannot name a file "
-                      "after \"%s\": %s; give the job an \"output\"",
-                      j->index, j->url, why);
+  if (!name) {
+    char *own;
+    const char *url = redact_url(j->url, &own);
+    check_fail(d, src, j,
+               "job #%" PRIu64 ": cannot name a file "
+               "after \"%s\": %s; give the job an \"output\"",
+               j->index, url, why);
+    free(own);
+    return -1;
+  }
   size_t n = strlen(name);
   bool is_part = n > 5 && !strcmp(name + n - 5, ".part");
   char alt[JOB_MAX_PATH + 8];
@@ -339,11 +345,14 @@ static int name_only(struct ctx *c, jobs_src *s, struct job *j, char **rel,
     *rel = strdup(j->output);
   else
     *rel = output_name_from_url(j->url, &why);
-  if (!*rel)
-    return check_fail(d, jobs_src_name(s), j,
-                      "cannot name a file after "
-                      "\"%s\": %s",
-                      j->url, why);
+  if (!*rel) {
+    char *own;
+    const char *url = redact_url(j->url, &own);
+    check_fail(d, jobs_src_name(s), j, "cannot name a file after \"%s\": %s",
+               url, why);
+    free(own);
+    return -1;
+  }
   return 0;
 }
 
@@ -365,6 +374,7 @@ static struct job_run *make_run(struct ctx *c, jobs_src *s, struct job *j,
   run->job = *j;
   job_init(j);
   run->rel = rel;
+  run->origin = jobs_src_name(s);
   run->spool_fd = -1;
   run->cfg = &c->cfg;
   checksums_apply(c->sums, rel, &run->job);

@@ -230,6 +230,55 @@ static int h_bytes(struct route *r, int arg) {
 
 /* ---- terminals ----------------------------------------------------------- */
 
+/* Base64 (RFC 4648, padded) of s[0, n) onto the end of b. */
+static void base64_append(struct buf *b, const char *s, size_t n) {
+  static const char abc[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (size_t i = 0; i < n; i += 3) {
+    uint32_t v = (uint32_t)(unsigned char)s[i] << 16;
+    if (i + 1 < n)
+      v |= (uint32_t)(unsigned char)s[i + 1] << 8;
+    if (i + 2 < n)
+      v |= (unsigned char)s[i + 2];
+    char q[4] = {abc[v >> 18], abc[(v >> 12) & 63],
+                 i + 1 < n ? abc[(v >> 6) & 63] : '=',
+                 i + 2 < n ? abc[v & 63] : '='};
+    buf_append(b, q, 4);
+  }
+}
+
+/* /basic-auth/USER/PASS: 200 "authorized" if the request carries
+ * "Authorization: Basic base64(USER:PASS)" (USER and PASS as in the path,
+ * undecoded), else 401 with a WWW-Authenticate challenge.  For the tests
+ * that credentials in a URL reach the server and nothing else. */
+static int h_basic_auth(struct route *r, int arg) {
+  (void)arg;
+  const char *user, *pass;
+  size_t un, pn;
+  if (!seg_next(r, &user, &un) || !seg_next(r, &pass, &pn))
+    return bad(r);
+  struct buf want = {0};
+  buf_puts(&want, "Basic ");
+  struct buf plain = {0};
+  buf_append(&plain, user, un);
+  buf_append(&plain, ":", 1);
+  buf_append(&plain, pass, pn);
+  base64_append(&want, buf_data(&plain), buf_size(&plain));
+  const struct http_header *h = http_header_get(r->rq, "authorization");
+  const char *v = h ? h->value : NULL;
+  size_t vn = h ? h->vlen : 0;
+  if (v)
+    http_trim_ows(&v, &vn);
+  int ok = !want.oom && !plain.oom && v && vn == buf_size(&want) &&
+           memcmp(v, buf_data(&want), vn) == 0;
+  buf_free(&want);
+  buf_free(&plain);
+  if (ok)
+    return reply_text(r->rp, 200, "authorized\n");
+  buf_puts(&r->rp->xhdr, "WWW-Authenticate: Basic realm=\"faultsrv\"\r\n");
+  return reply_text(r->rp, 401, "unauthorized\n");
+}
+
 static int h_status(struct route *r, int arg) {
   (void)arg;
   uint64_t code;
@@ -519,6 +568,7 @@ struct handler {
 
 /* sorted by name (strcmp) for bsearch */
 static const struct handler handlers[] = {
+    {"basic-auth", h_basic_auth, 0},
     {"bytes", h_bytes, 0},
     {"chunked", h_chunked, 0},
     {"delay", h_delay, 0},

@@ -130,6 +130,16 @@ same "root" 404 "$(code "$base/")"
 same "bad argument" 400 "$(code "$base/bytes/x")"
 same "empty rest" "ok" "$(c "$base/delay/1")"
 
+# ---- /basic-auth -------------------------------------------------------------
+same "basic-auth none" 401 "$(code "$base/basic-auth/al/s3")"
+same "basic-auth wrong" 401 "$(code -u al:nope "$base/basic-auth/al/s3")"
+same "basic-auth right" 200 "$(code -u al:s3 "$base/basic-auth/al/s3")"
+same "basic-auth body" authorized "$(c -u al:s3 "$base/basic-auth/al/s3")"
+same "basic-auth challenge" 'Basic realm="faultsrv"' \
+  "$(hdr "$base/basic-auth/al/s3" WWW-Authenticate)"
+same "basic-auth in url" 200 "$(code "http://al:s3@${base#http://}/basic-auth/al/s3")"
+same "basic-auth no pass" 400 "$(code "$base/basic-auth/al")"
+
 # ---- /delay, /slow ---------------------------------------------------------
 t=$(c -o /dev/null -w '%{time_total}' "$base/delay/300/bytes/10")
 true_ "delay >= 0.3 s ($t)" awk -v t="$t" 'BEGIN { exit !(t >= 0.29) }'
