@@ -66,7 +66,7 @@ struct fetch_cfg {
 struct job_run {
   struct job job;
   char *rel;          /* output path under od; NULL for stdout */
-  const char *origin; /* its source's name (jobs_src_name), or NULL */
+  const char *origin; /* its job file's name (jobs_src_name), or NULL */
   struct job_result res;
   int spool_fd;    /* stdout spool spilled to a file, -1 if none */
   char *spool_buf; /* stdout spool in memory (up to SPOOL_MEM) */

@@ -577,6 +577,10 @@ const char *jobs_src_output_dir(const jobs_src *s) { return s->output_dir; }
 
 const char *jobs_src_name(const jobs_src *s) { return s->name; }
 
+int jobs_src_is_job_file(const jobs_src *s) {
+  return s->kind == JOBS_KIND_JSON || s->kind == JOBS_KIND_JSONL;
+}
+
 void jobs_src_close(jobs_src *s) {
   if (!s)
     return;

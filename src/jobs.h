@@ -59,6 +59,10 @@ const char *jobs_src_output_dir(const jobs_src *s);
 /* The name used in messages ("jobs.json", "<stdin>", "<args>"). */
 const char *jobs_src_name(const jobs_src *s);
 
+/* True for a job file (--jobs: JSON or JSON Lines), false for URL lists
+ * and command-line URLs. */
+int jobs_src_is_job_file(const jobs_src *s);
+
 void jobs_src_close(jobs_src *s);
 
 /* Format from a file name: ".jsonl"/".ndjson" -> JSONL, ".json" -> JSON,

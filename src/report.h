@@ -54,9 +54,10 @@ void report_json_string(FILE *f, const char *s);
 
 const char *report_outcome_name(int outcome);
 
-/* The JUnit classname of a job from the source named origin (see
- * jobs_src_name): the job file's base name, "jfetch" for command-line
- * URLs, stdin or none.  The result points into origin or is static. */
+/* The JUnit classname of a job from the job file named origin (see
+ * jobs_src_name; NULL for command-line URLs and URL lists): the file's
+ * base name, "jfetch" for none or stdin.  The result points into origin
+ * or is static. */
 const char *report_junit_classname(const char *origin);
 
 #endif

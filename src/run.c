@@ -374,7 +374,7 @@ static struct job_run *make_run(struct ctx *c, jobs_src *s, struct job *j,
   run->job = *j;
   job_init(j);
   run->rel = rel;
-  run->origin = jobs_src_name(s);
+  run->origin = jobs_src_is_job_file(s) ? jobs_src_name(s) : NULL;
   run->spool_fd = -1;
   run->cfg = &c->cfg;
   checksums_apply(c->sums, rel, &run->job);

@@ -248,9 +248,10 @@ static void base64_append(struct buf *b, const char *s, size_t n) {
 }
 
 /* /basic-auth/USER/PASS: 200 "authorized" if the request carries
- * "Authorization: Basic base64(USER:PASS)" (USER and PASS as in the path,
- * undecoded), else 401 with a WWW-Authenticate challenge.  For the tests
- * that credentials in a URL reach the server and nothing else. */
+ * "Authorization: Basic base64(USER:PASS)" (USER and PASS percent-decoded,
+ * so a test can write the password s%65cret and grep outputs for
+ * "secret"), else 401 with a WWW-Authenticate challenge.  For the tests
+ * that credentials in a URL reach the server and go nowhere else. */
 static int h_basic_auth(struct route *r, int arg) {
   (void)arg;
   const char *user, *pass;
@@ -260,9 +261,14 @@ static int h_basic_auth(struct route *r, int arg) {
   struct buf want = {0};
   buf_puts(&want, "Basic ");
   struct buf plain = {0};
-  buf_append(&plain, user, un);
+  int decoded = append_decoded(&plain, user, un);
   buf_append(&plain, ":", 1);
-  buf_append(&plain, pass, pn);
+  decoded = decoded && append_decoded(&plain, pass, pn);
+  if (!decoded) {
+    buf_free(&want);
+    buf_free(&plain);
+    return bad(r);
+  }
   base64_append(&want, buf_data(&plain), buf_size(&plain));
   const struct http_header *h = http_header_get(r->rq, "authorization");
   const char *v = h ? h->value : NULL;

@@ -139,6 +139,7 @@ same "basic-auth challenge" 'Basic realm="faultsrv"' \
   "$(hdr "$base/basic-auth/al/s3" WWW-Authenticate)"
 same "basic-auth in url" 200 "$(code "http://al:s3@${base#http://}/basic-auth/al/s3")"
 same "basic-auth no pass" 400 "$(code "$base/basic-auth/al")"
+same "basic-auth decoded" 200 "$(code -u al:s3 "$base/basic-auth/%61l/s%33")"
 
 # ---- /delay, /slow ---------------------------------------------------------
 t=$(c -o /dev/null -w '%{time_total}' "$base/delay/300/bytes/10")

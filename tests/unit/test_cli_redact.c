@@ -36,10 +36,15 @@ Test(redact, userinfo, .timeout = T_SHORT) {
 }
 
 Test(redact, nothing_to_hide, .timeout = T_SHORT) {
-  static const char *const t[] = {
-      "http://h/p",          "http://h/a@b",      "http://h?x=u:p@h",
-      "http://h/?token=abc", "https://[::1]:8/x", "http://h#a@b",
-      "",                    "h/p@x",             "a/b://u:p@h"};
+  static const char *const t[] = {"http://h/p",
+                                  "http://h/a@b",
+                                  "http://h?x=u:p@h",
+                                  "http://h/?token=abc",
+                                  "https://[::1]:8/x",
+                                  "http://h#a@b",
+                                  "",
+                                  "h/p@x",
+                                  "a/b://u:p@h"};
   for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
     char *own = (char *)1;
     cr_assert_eq(redact_url(t[i], &own), t[i], "%s changed", t[i]);

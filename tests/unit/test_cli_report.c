@@ -603,8 +603,8 @@ static void named_runs(struct job_run r[NNAMED], uint64_t first) {
       {NULL, "http://h/same", "<args>"},
       {"http://h/same (2)", "http://h/other", "<stdin>"},
       {NULL, "http://h/same", NULL},
-      {NULL, "http://u:pw@h/x&<y>?k=v", "list.txt"},
-      {NULL, "http://tok@h/t", "list.txt"},
+      {NULL, "http://u:pw@h/x&<y>?k=v", "x/more.jsonl"},
+      {NULL, "http://tok@h/t", "x/more.jsonl"},
   };
   for (int i = 0; i < NNAMED; i++) {
     run_make(&r[i], first + (uint64_t)i, j[i].id, j[i].url, NULL,
@@ -662,9 +662,9 @@ Test(report_junit, input_order_unique_names_classname, .timeout = T_SHORT) {
   named_runs(runs, 0);
   char *path = junit_scrambled(dir, runs, NNAMED);
   names_are(path, named_want, NNAMED, 0);
-  static const char *const cls[NNAMED] = {"jobs.json", "jobs.json", "jfetch",
-                                          "jfetch",    "jfetch",    "list.txt",
-                                          "list.txt"};
+  static const char *const cls[NNAMED] = {
+      "jobs.json", "jobs.json",  "jfetch",    "jfetch",
+      "jfetch",    "more.jsonl", "more.jsonl"};
   for (int i = 0; i < NNAMED; i++) {
     char expr[64];
     snprintf(expr, sizeof(expr), "string(//testcase[%d]/@classname)", i + 1);
