@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_LISTED 20
 #define MAX_FILES 8
@@ -45,6 +46,10 @@ struct rfile {
   uint64_t n;
   struct jcase *cases; /* JUnit: one per job, in completion order */
   size_t ncases, cap;
+  uint64_t end;  /* bytes in body */
+  FILE *mem;     /* JUnit: one case is put together here, then copied */
+  char *mem_buf; /* mem's bytes (open_memstream) */
+  size_t mem_len;
   bool broken; /* out of memory for cases: the file cannot be written */
 };
 
@@ -85,6 +90,9 @@ void report_destroy(struct report *r) {
       fclose(r->files[i].body);
     free(r->files[i].path);
     free(r->files[i].cases);
+    if (r->files[i].mem)
+      fclose(r->files[i].mem);
+    free(r->files[i].mem_buf);
   }
   free(r);
 }
@@ -325,7 +333,9 @@ const char *report_junit_classname(const char *origin) {
 }
 
 /* Spools one test case: its raw name (the job's id, else its redacted
- * URL), then the rest, and notes where both sit. */
+ * URL), then the rest, and notes where both sit.  The case is put
+ * together in memory first, so that its length is known without asking
+ * the temporary file (ftello there costs an lseek). */
 static void junit_spool(struct rfile *f, const struct job_run *run,
                         const char *path) {
   if (f->ncases == f->cap) {
@@ -341,14 +351,25 @@ static void junit_spool(struct rfile *f, const struct job_run *run,
   const char *name = run->job.id ? run->job.id : redact_url(run->job.url, &own);
   if (run->job.id)
     own = NULL;
+  if (!f->mem && !(f->mem = open_memstream(&f->mem_buf, &f->mem_len))) {
+    f->broken = true;
+    free(own);
+    return;
+  }
+  rewind(f->mem);
+  fputs(name, f->mem);
+  write_junit_case(f->mem, run, path);
+  off_t len = fflush(f->mem) == 0 ? ftello(f->mem) : -1;
   struct jcase *c = &f->cases[f->ncases++];
   c->index = run->job.index;
-  c->off = ftello(f->body);
+  c->off = (off_t)f->end;
   c->nlen = strlen(name);
   c->hash = junit_hash(JUNIT_FNV_BASIS, name, c->nlen);
-  fwrite(name, 1, c->nlen, f->body);
-  write_junit_case(f->body, run, path);
-  c->blen = (uint64_t)(ftello(f->body) - c->off) - c->nlen;
+  if (len < (off_t)c->nlen ||
+      fwrite(f->mem_buf, 1, (size_t)len, f->body) != (size_t)len)
+    f->broken = true;
+  else
+    c->blen = (uint64_t)len - c->nlen, f->end += (uint64_t)len;
   free(own);
 }
 
@@ -561,34 +582,46 @@ static int copy_stream(FILE *from, FILE *to) {
   return ferror(from) ? -1 : 0;
 }
 
-/* Copies n bytes from from's position to to. */
-static int copy_range(FILE *from, FILE *to, uint64_t n) {
-  char buf[4096];
-  while (n) {
-    size_t k = n < sizeof(buf) ? (size_t)n : sizeof(buf);
-    if (fread(buf, 1, k, from) != k || fwrite(buf, 1, k, to) != k)
-      return -1;
-    n -= k;
+/* A read-ahead window over a report file's body: cases that finished in
+ * input order are read in 64 KiB preads, others one pread each. */
+struct window {
+  char *p;
+  uint64_t off;
+  size_t len, cap;
+};
+
+/* The bytes [off, off + n) of the body, or NULL on a read error. */
+static const char *body_at(FILE *body, struct window *w, uint64_t off,
+                           size_t n) {
+  if (off >= w->off && off + n <= w->off + w->len)
+    return w->p + (off - w->off);
+  size_t want = n > 65536 ? n : 65536;
+  if (want > w->cap) {
+    char *p = realloc(w->p, want);
+    if (!p)
+      return NULL;
+    w->p = p, w->cap = want;
   }
-  return 0;
+  ssize_t got = pread(fileno(body), w->p, want, (off_t)off);
+  if (got < 0 || (size_t)got < n)
+    return NULL;
+  w->off = off, w->len = (size_t)got;
+  return w->p;
 }
 
-static int junit_case_out(struct rfile *f, struct jnames *t,
+static int junit_case_out(struct rfile *f, struct jnames *t, struct window *w,
                           const struct jcase *c, FILE *out) {
   char sfx[16];
   junit_suffix(t, c, sfx, sizeof(sfx));
-  char *name = malloc(c->nlen + 1);
-  if (!name || fseeko(f->body, c->off, SEEK_SET) != 0 ||
-      fread(name, 1, c->nlen, f->body) != c->nlen) {
-    free(name);
+  const char *p = body_at(f->body, w, (uint64_t)c->off, c->nlen + c->blen);
+  char *name = p ? strndup(p, c->nlen) : NULL;
+  if (!name)
     return -1;
-  }
-  name[c->nlen] = '\0';
   fputs("    <testcase name=\"", out);
   xml_string(out, name);
   fputs(sfx, out);
   free(name);
-  return copy_range(f->body, out, c->blen);
+  return fwrite(p + c->nlen, 1, c->blen, out) == c->blen ? 0 : -1;
 }
 
 static int case_cmp(const void *a, const void *b) {
@@ -599,8 +632,8 @@ static int case_cmp(const void *a, const void *b) {
 
 /* The test cases, in input order, with unique names. */
 static int junit_body(struct rfile *f, FILE *out) {
-  if (f->broken)
-    return errno = ENOMEM, -1;
+  if (f->broken || fflush(f->body) != 0)
+    return errno = errno ? errno : ENOMEM, -1;
   qsort(f->cases, f->ncases, sizeof(*f->cases), case_cmp);
   size_t size = 16;
   while (size < 4 * f->ncases)
@@ -610,9 +643,11 @@ static int junit_body(struct rfile *f, FILE *out) {
     return errno = ENOMEM, -1;
   for (size_t i = 0; i < f->ncases; i++)
     jnames_at(&t, f->cases[i].hash)->flags |= J_SOME;
+  struct window w = {0};
   int rc = 0;
   for (size_t i = 0; i < f->ncases && rc == 0; i++)
-    rc = junit_case_out(f, &t, &f->cases[i], out);
+    rc = junit_case_out(f, &t, &w, &f->cases[i], out);
+  free(w.p);
   free(t.s);
   return rc;
 }
