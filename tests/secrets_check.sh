@@ -5,8 +5,8 @@
 # (which answers 200 only to the right Basic credentials, so a passing job
 # proves they reached the server), through a redirect too, with --json,
 # --format, -v, --progress plain, both report files and the summary, and a
-# failing job; then -H 'Authorization: Bearer secret' and a Cookie under
-# -v, and error messages quoting a bad URL.  "secret" must appear in no
+# failing job; then -H with Authorization, Cookie and Proxy-Authorization
+# and a Set-Cookie answer under -v, and error messages quoting a bad URL.  "secret" must appear in no
 # output (stdout, stderr, report files), and the redacted form must.  The
 # password is written s%65cret in the server's path, so the path itself
 # never spells it.
@@ -87,7 +87,8 @@ has --format b.out " ok"
 set +e
 "$jfetch" -o out3 -v --progress plain --json \
   -H 'Authorization: Bearer secret' -H 'Cookie: sid=secret' \
-  --report junit=h.xml "$u/echo/e.json" > c.out 2> c.err
+  -H 'Proxy-Authorization: Basic secret' --report junit=h.xml \
+  "$u/header/Set-Cookie/sid%3Ds%65cret/echo/e.json" > c.out 2> c.err
 rc=$?
 set -e
 [ "$rc" = 0 ] || bad "-H run: exit $rc: $(cat c.err)"
@@ -96,6 +97,7 @@ has -H c.err "attempt 1: HTTP 200"
 # the headers did reach the server (faultsrv echoes the request)
 has -H out3/e.json "Bearer secret"
 has -H out3/e.json "sid=secret"
+has -H out3/e.json "Basic secret"
 
 # ---- error messages quoting a URL -----------------------------------------
 check_exit2() {
