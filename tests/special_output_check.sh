@@ -111,6 +111,29 @@ check "fifo, bad sha256: checksum" [ "$(rec sum.json error_kind)" = checksum ]
 check "fifo, bad sha256: reader done" waitfor "$reader" 10
 check "fifo, bad sha256: still a FIFO, alone" only fifo p
 
+# ---- Unix sockets ------------------------------------------------------------
+mkdir sk
+background python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind("sk/s")
+s.listen(1)
+open("sk.ready", "w").close()
+c, _ = s.accept()
+with open("got5", "wb") as f:
+    while True:
+        b = c.recv(65536)
+        if not b:
+            break
+        f.write(b)'
+listener=$bg
+for _ in $(seq 100); do [ -e sk.ready ] && break; sleep 0.05; done
+"$jfetch" -q -O sk/s "$u/bytes/300000/x.bin"
+check "socket: exit 0" [ $? = 0 ]
+check "socket: listener done" waitfor "$listener" 10
+check "socket: it got the body" cmp -s got5 ref.bin
+check "socket: still a socket, alone" test -S sk/s -a "$(ls -A sk)" = s
+
 # ---- symbolic links --------------------------------------------------------
 mkdir ln ln/other
 echo old > ln/target.bin
