@@ -158,6 +158,15 @@ check "chain: nothing else left (other)" only ln/other hop
 check "link, 404: exit 1" [ $? = 1 ]
 check "link, 404: the target untouched" cmp -s ln/target.bin ref.bin
 check "link, 404: nothing else left" only ln "chain link new.bin other target.bin"
+# --continue resumes the .part beside the link's target
+mkdir ln2
+ln -s t.bin ln2/l
+head -c 100000 ref.bin > ln2/t.bin.part
+"$jfetch" -v -c -O ln2/l "$u/bytes/300000/x.bin" 2> resume.err
+check "link -c: exit 0" [ $? = 0 ]
+check "link -c: the rest asked for (206)" grep -q "HTTP 206" resume.err
+check "link -c: the target has the body" cmp -s ln2/t.bin ref.bin
+check "link -c: link and target only" only ln2 "l t.bin"
 # --skip-existing looks at the link's target
 "$jfetch" -q --skip-existing --json -O ln/link "$u/bytes/10/x" > skl.json
 check "link --skip-existing: skipped" [ "$(rec skl.json skipped)" = True ]
