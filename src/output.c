@@ -293,9 +293,13 @@ int output_file_open(output_dir *od, const char *rel, bool create_dirs,
  * last component. */
 static int hop(struct output_file *f) {
   char buf[PATH_MAX];
-  ssize_t n = readlinkat(f->dirfd, f->name, buf, sizeof(buf) - 1);
+  ssize_t n = readlinkat(f->dirfd, f->name, buf, sizeof(buf));
   if (n < 0)
     return -1;
+  if ((size_t)n == sizeof(buf)) {
+    errno = ENAMETOOLONG; /* readlinkat cut it short */
+    return -1;
+  }
   buf[n] = '\0';
   char *slash = strrchr(buf, '/');
   const char *base = slash ? slash + 1 : buf;
