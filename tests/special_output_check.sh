@@ -83,6 +83,15 @@ cat fifo/p > got2
 wait "$writer"
 check "fifo, late reader: exit 0" [ $? = 0 ]
 check "fifo, late reader: got the body" cmp -s got2 ref.bin
+# no reader ever: the wait ends with an interrupt (exit 130), promptly
+background "$jfetch" -q -O fifo/p "$u/bytes/10/x.bin"
+writer=$bg
+sleep 0.5
+kill -INT "$writer"
+check "fifo, no reader: SIGINT ends the wait" waitfor "$writer" 5
+wait "$writer"
+check "fifo, no reader: exit 130" [ $? = 130 ]
+check "fifo, no reader: still a FIFO, alone" test -p fifo/p -a "$(ls -A fifo)" = p
 # a 503 first (its page is not written), then the body: retried
 background sh -c 'exec cat fifo/p > got3'
 reader=$bg
