@@ -18,6 +18,13 @@
  *      answers 200 instead gets the file rewritten from the start;
  *   4. verify the sha256 computed while the body streamed in;
  *   5. on success rename NAME.part to NAME; otherwise remove NAME.part.
+ *      An accepted 304, 204 or 205 has no body: NAME stays as it was (a
+ *      304 says the copy there is current) and only the .part goes.
+ * With -O FILE, step 2 follows FILE's links and writes a device, FIFO or
+ * socket in place (output_target_open): a FIFO with no reader yet is
+ * retried on a 50 ms timer; what such a target got cannot be taken back,
+ * so, as on stdout, no Range resumes it and an attempt that wrote part of
+ * the body is not retried.
  * The drop function releases whatever is still held, whatever the task's
  * fate: slots are given back, a cancelled job keeps its .part (for a later
  * --continue), a panicked one does not.  It runs on the worker that owns
@@ -52,6 +59,7 @@
 #include <unistd.h>
 
 #define BACKOFF_CAP_MS (10u * 60u * 1000u) /* 10 minutes, as curl */
+#define FIFO_POLL_NS (50u * 1000000u)      /* -O fifo: look for a reader */
 
 enum { DIAG_NONE = 0, DIAG_PANIC, DIAG_HANG };
 
@@ -233,12 +241,20 @@ static void succeed(struct fetch *st) {
 /* ---- the body's destination -----------------------------------------------
  */
 
+/* Bytes written cannot be taken back: standard output, or a device, FIFO
+ * or socket given with -O. */
+static bool unseekable(const struct fetch *st) {
+  return st->f_open ? st->f.direct : st->out_fd == STDOUT_FILENO;
+}
+
 /* Empties the output (a server ignored our Range, or a retry restarts). */
 static int restart_output(struct fetch *st) {
   struct job_run *run = st->run;
   int fd = st->f_open ? st->f.fd : run->cfg->spool ? run->spool_fd : st->out_fd;
-  if (fd == STDOUT_FILENO && st->written) {
-    errno = ESPIPE; /* cannot take back what stdout already got */
+  if (unseekable(st)) {
+    if (!st->written)
+      return 0;
+    errno = ESPIPE; /* cannot take back what the reader already got */
     return -1;
   }
   run->spool_len = 0;
@@ -372,12 +388,31 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud) {
 /* ---- setup ------------------------------------------------------------------
  */
 
+/* -O FILE: links followed, devices and FIFOs written in place.  1: a
+ * FIFO has no reader yet, try again later. */
+static int open_target(struct fetch *st) {
+  const struct fetch_cfg *cfg = st->run->cfg;
+  if (output_target_open(cfg->od, st->run->rel, cfg->resume, &st->f) < 0) {
+    int e = errno;
+    if (e == EAGAIN)
+      return 1;
+    fail(st, "io", fmt("cannot write %s: %s", cfg->target, strerror(e)));
+    return -1;
+  }
+  st->f_open = true;
+  st->written = (uint64_t)st->f.offset;
+  return 0;
+}
+
+/* 0, -1 (failed), 1 (not yet: see open_target). */
 static int open_output(struct fetch *st) {
   const struct fetch_cfg *cfg = st->run->cfg;
   if (!cfg->od) {
     st->out_fd = cfg->spool ? -1 : STDOUT_FILENO; /* spool: see spool_write */
     return 0;
   }
+  if (cfg->target)
+    return open_target(st);
   if (output_file_open(cfg->od, st->run->rel, cfg->create_dirs, cfg->resume,
                        &st->f) < 0) {
     int e = errno;
@@ -568,12 +603,18 @@ static int build_easy(struct fetch *st) {
 /* Job already done by an earlier run? */
 static bool skip_existing(struct fetch *st) {
   const struct fetch_cfg *cfg = st->run->cfg;
-  if (!cfg->skip_existing || !cfg->od || !output_exists(cfg->od, st->run->rel))
+  uint64_t size = 0;
+  if (!cfg->skip_existing || !cfg->od)
+    return false;
+  /* -O FILE: a regular file at the end of its links; a FIFO or device
+   * there is no earlier download and is written */
+  if (cfg->target ? !output_target_exists(cfg->od, st->run->rel, &size)
+                  : !output_exists(cfg->od, st->run->rel))
     return false;
   struct job_result *r = &st->run->res;
   succeed(st);
   r->skipped = true;
-  r->bytes = output_size(cfg->od, st->run->rel);
+  r->bytes = cfg->target ? size : output_size(cfg->od, st->run->rel);
   return true;
 }
 
@@ -588,8 +629,6 @@ static int prepare(struct fetch *st) {
   st->hashing = j->has_sha256;
   if (st->hashing)
     sha256_init(&st->sha);
-  if (open_output(st) < 0)
-    return -1;
   if (build_easy(st) < 0) {
     fail(st, "other", fmt("out of memory setting up the transfer"));
     return -1;
@@ -674,7 +713,7 @@ static void begin_attempt(struct fetch *st) {
   st->write_errno = 0;
   st->attempt_bytes = 0;
   st->range_total = 0;
-  st->ranged = st->written > 0 && st->out_fd != STDOUT_FILENO;
+  st->ranged = st->written > 0 && !unseekable(st);
   /* CURLOPT_RANGE rather than RESUME_FROM: libcurl fails a RESUME_FROM
    * transfer whose server ignores the range, where we want to see its 200
    * and start the file again */
@@ -780,8 +819,8 @@ static int plan_retry(struct fetch *st, bool transient) {
   unsigned next = st->run->res.attempts + 1;
   if (!transient || (int)next > retries + 1)
     return 0;
-  if (st->out_fd == STDOUT_FILENO && st->written)
-    return 0; /* stdout already has part of the body */
+  if (unseekable(st) && st->written)
+    return 0; /* stdout (or a FIFO, a device) already has part of it */
   curl_off_t ra = 0;
   curl_easy_getinfo(st->easy, CURLINFO_RETRY_AFTER, &ra);
   uint64_t wait = fetch_backoff_ms(cfg->retry_delay_ms, next,
@@ -809,9 +848,20 @@ static void report_attempt(struct fetch *st, uint64_t wake_at) {
   }
 }
 
+/* An accepted answer that carries no body to save: 304 Not Modified (the
+ * copy already there is current), 204 No Content, 205 Reset Content.
+ * Whatever is at the final path stays as it is; nothing is created. */
+static bool keeps_old(const struct job_result *r) {
+  return r->outcome == OUT_OK &&
+         (r->http_status == 304 || r->http_status == 204 ||
+          r->http_status == 205);
+}
+
 static void verify(struct fetch *st) {
   const struct job *j = &st->run->job;
-  if (!st->hashing || st->run->res.outcome != OUT_OK)
+  /* no body, nothing to check (the file kept was checked when saved) */
+  if (!st->hashing || st->run->res.outcome != OUT_OK ||
+      keeps_old(&st->run->res))
     return;
   uint8_t got[32];
   sha256_final(&st->sha, got);
@@ -826,18 +876,23 @@ static void verify(struct fetch *st) {
 
 static void finish(struct fetch *st) {
   struct job_result *r = &st->run->res;
-  r->bytes = r->outcome == OUT_OK ? st->written : 0;
+  bool keep_old = keeps_old(r);
+  r->bytes = r->outcome == OUT_OK && !keep_old ? st->written : 0;
   if (!st->f_open)
     return;
   st->f_open = false;
-  if (r->outcome != OUT_OK) {
-    output_file_abort(&st->f, false);
+  if (r->outcome != OUT_OK || keep_old) {
+    output_file_abort(&st->f, false); /* this attempt's .part goes */
     return;
   }
+  bool direct = st->f.direct;
   if (output_file_commit(&st->f, st->run->cfg->do_fsync) < 0) {
+    int e = errno;
     fail(st, "io",
-         fmt("cannot move %s.part into place: %s", st->run->rel,
-             strerror(errno)));
+         direct ? fmt("cannot finish writing %s: %s", st->run->cfg->target,
+                      strerror(e))
+                : fmt("cannot move %s.part into place: %s", st->run->rel,
+                      strerror(e)));
     r->bytes = 0;
   }
 }
@@ -848,8 +903,16 @@ static int fetch_poll(rt_cx *cx, void *p, void **out) {
   (void)out;
   RT_BEGIN(st->pc);
   st->t0 = rt_now();
-  if (skip_existing(st) || prepare(st) < 0)
+  if (skip_existing(st))
     goto done;
+  /* a FIFO given with -O waits for its reader, as a shell's "> fifo"
+   * would, but on a timer: the worker and an interrupt are not held up */
+  while ((st->rc = open_output(st)) > 0) {
+    st->wake_at = rt_now() + FIFO_POLL_NS;
+    RT_AWAIT(st->pc, rt_sleep_until(cx, st->wake_at));
+  }
+  if (st->rc < 0 || prepare(st) < 0)
+    goto end;
   while (st->hashing && st->hash_off < st->written) {
     if ((st->rc = hash_step(st)) < 0)
       goto end;

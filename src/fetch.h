@@ -34,6 +34,9 @@ struct job_result {
 /* Settings shared by every fetch task of a run (read-only while it runs). */
 struct fetch_cfg {
   output_dir *od;             /* NULL: bodies go to standard output */
+  const char *target;         /* -O FILE (the job's rel is its last component
+                                 under od): links followed, devices written in
+                                 place; NULL otherwise */
   bool spool;                 /* stdout with several jobs: spool each body */
   long connect_timeout_ms;    /* 0: libcurl's default */
   long timeout_ms;            /* per attempt, when the job sets none; 0: none */

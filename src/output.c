@@ -14,6 +14,15 @@
  *
  * A job writes NAME.part and renames it to NAME only on success, so a
  * failed, cancelled or interrupted job never leaves a file at NAME.
+ *
+ * -O FILE is a path the user named, so it is taken as open() would take
+ * it (output_target_open): a symbolic link there is followed, hop by hop
+ * with readlinkat, to the name it finally points at, and TARGET.part goes
+ * beside that target and is renamed onto it (the link stays a link).  A
+ * character or block device, FIFO or socket there is written in place:
+ * no .part, no rename (renaming over /dev/null would replace the device
+ * with a file).  Such a target cannot be truncated or sought, so what was
+ * written stays written, as on standard output.
  */
 #include "output.h"
 
@@ -26,7 +35,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 struct output_dir {
@@ -229,6 +240,29 @@ const char *output_dir_path(const output_dir *od) { return od->path; }
 
 /* ---- files --------------------------------------------------------------- */
 
+/* Opens f->name's .part in f->dirfd (f->name and f->dirfd are set). */
+static int open_part(struct output_file *f, bool resume) {
+  size_t n = strlen(f->name);
+  f->part = malloc(n + sizeof(".part"));
+  if (!f->part)
+    return -1;
+  memcpy(f->part, f->name, n);
+  memcpy(f->part + n, ".part", sizeof(".part"));
+  /* read too: a resumed .part is hashed before the rest is appended */
+  int flags = O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
+  if (!resume)
+    flags |= O_TRUNC;
+  f->fd = openat(f->dirfd, f->part, flags, 0644);
+  if (f->fd < 0)
+    return -1;
+  if (resume) {
+    f->offset = lseek(f->fd, 0, SEEK_END);
+    if (f->offset < 0)
+      return -1;
+  }
+  return 0;
+}
+
 int output_file_open(output_dir *od, const char *rel, bool create_dirs,
                      bool resume, struct output_file *f) {
   memset(f, 0, sizeof(*f));
@@ -242,31 +276,159 @@ int output_file_open(output_dir *od, const char *rel, bool create_dirs,
   } else {
     f->dirfd = od->fd; /* a flat name: no descriptor to open and close */
   }
-  size_t n = strlen(leaf);
   f->name = strdup(leaf);
-  f->part = malloc(n + sizeof(".part"));
-  if (!f->name || !f->part)
-    goto fail;
-  memcpy(f->part, leaf, n);
-  memcpy(f->part + n, ".part", sizeof(".part"));
-  /* read too: a resumed .part is hashed before the rest is appended */
-  int flags = O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
-  if (!resume)
-    flags |= O_TRUNC;
-  f->fd = openat(f->dirfd, f->part, flags, 0644);
-  if (f->fd < 0)
-    goto fail;
-  if (resume) {
-    f->offset = lseek(f->fd, 0, SEEK_END);
-    if (f->offset < 0)
-      goto fail;
+  if (!f->name || open_part(f, resume) < 0) {
+    int e = errno;
+    output_file_abort(f, true);
+    errno = e;
+    return -1;
   }
   return 0;
-fail:;
-  int e = errno;
-  output_file_abort(f, true);
-  errno = e;
-  return -1;
+}
+
+/* ---- -O FILE: a path the user named ------------------------------------- */
+
+/* Replaces f->dirfd/f->name by the target of the link there: its
+ * directory opened (following links: the user's link chose it) and its
+ * last component. */
+static int hop(struct output_file *f) {
+  char buf[PATH_MAX];
+  ssize_t n = readlinkat(f->dirfd, f->name, buf, sizeof(buf));
+  if (n < 0)
+    return -1;
+  if ((size_t)n == sizeof(buf)) {
+    errno = ENAMETOOLONG; /* readlinkat cut it short */
+    return -1;
+  }
+  buf[n] = '\0';
+  char *slash = strrchr(buf, '/');
+  const char *base = slash ? slash + 1 : buf;
+  if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) {
+    errno = EISDIR; /* "link -> dir/": a directory, not a file */
+    return -1;
+  }
+  char *name = strdup(base);
+  if (!name)
+    return -1;
+  if (slash) {
+    if (slash > buf)
+      *slash = '\0';
+    int nfd = openat(f->dirfd, slash > buf ? buf : "/",
+                     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (nfd < 0) {
+      free(name);
+      return -1;
+    }
+    if (f->own_dirfd)
+      close(f->dirfd);
+    f->dirfd = nfd;
+    f->own_dirfd = true;
+  }
+  free(f->name);
+  f->name = name;
+  return 0;
+}
+
+/* Follows links at f->dirfd/f->name until something else (or nothing:
+ * st_mode 0) is there, as open() would (at most 40 links). */
+static int follow_links(struct output_file *f, struct stat *st) {
+  for (int hops = 0;; hops++) {
+    if (fstatat(f->dirfd, f->name, st, AT_SYMLINK_NOFOLLOW) < 0) {
+      if (errno != ENOENT)
+        return -1;
+      st->st_mode = 0;
+      return 0;
+    }
+    if (!S_ISLNK(st->st_mode))
+      return 0;
+    if (hops == 40) {
+      errno = ELOOP;
+      return -1;
+    }
+    if (hop(f) < 0)
+      return -1;
+  }
+}
+
+/* A stream connection to the Unix socket f->dirfd/f->name, reached through
+ * /proc/self/fd (sun_path is short, the directory has no path here). */
+static int connect_socket(struct output_file *f) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/%s",
+                   f->dirfd, f->name);
+  if (n < 0 || (size_t)n >= sizeof(sa.sun_path)) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+    int e = errno;
+    close(fd);
+    errno = e == EINPROGRESS ? EAGAIN : e; /* its backlog is full */
+    return -1;
+  }
+  return fd;
+}
+
+/* Opens the device, FIFO or socket st describes for writing, in place.
+ * EAGAIN: nobody reads it yet, or it changed under us. */
+static int open_direct(struct output_file *f, const struct stat *st) {
+  f->direct = true;
+  if (S_ISSOCK(st->st_mode)) {
+    f->fd = connect_socket(f);
+  } else {
+    /* O_NONBLOCK: a FIFO without a reader fails (ENXIO) instead of
+     * blocking the worker; a modem line does not wait for carrier */
+    f->fd = openat(f->dirfd, f->name,
+                   O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (f->fd < 0 && errno == ENXIO && S_ISFIFO(st->st_mode))
+      errno = EAGAIN;
+  }
+  if (f->fd < 0)
+    return -1;
+  struct stat now;
+  int fl = fcntl(f->fd, F_GETFL);
+  if (fstat(f->fd, &now) < 0 || fl < 0 ||
+      fcntl(f->fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+    return -1;
+  if (!S_ISSOCK(st->st_mode) &&
+      (now.st_dev != st->st_dev || now.st_ino != st->st_ino)) {
+    errno = EAGAIN; /* replaced between the stat and the open: look again */
+    return -1;
+  }
+  return 0;
+}
+
+int output_target_open(output_dir *od, const char *leaf, bool resume,
+                       struct output_file *f) {
+  memset(f, 0, sizeof(*f));
+  f->fd = -1;
+  f->dirfd = od->fd;
+  struct stat st;
+  int rc = -1;
+  if (!(f->name = strdup(leaf)) || follow_links(f, &st) < 0)
+    goto out;
+  if (S_ISDIR(st.st_mode))
+    errno = EISDIR;
+  else if (st.st_mode == 0 || S_ISREG(st.st_mode))
+    rc = open_part(f, resume);
+  else
+    rc = open_direct(f, &st);
+out:
+  if (rc < 0) {
+    int e = errno;
+    output_file_abort(f, true);
+    errno = e;
+  }
+  return rc;
+}
+
+bool output_target_exists(output_dir *od, const char *leaf, uint64_t *size) {
+  struct stat st;
+  if (fstatat(od->fd, leaf, &st, 0) < 0 || !S_ISREG(st.st_mode))
+    return false;
+  *size = (uint64_t)st.st_size;
+  return true;
 }
 
 int output_write_all(int fd, const void *buf, size_t n) {
@@ -290,11 +452,18 @@ int output_file_write(struct output_file *f, const void *buf, size_t n) {
 
 int output_file_commit(struct output_file *f, bool do_fsync) {
   int rc = 0;
-  if (do_fsync && fsync(f->fd) < 0)
+  /* a FIFO or socket cannot be synced (EINVAL): nothing is kept there */
+  if (do_fsync && fsync(f->fd) < 0 && !(f->direct && errno == EINVAL))
     rc = -1;
   if (close(f->fd) < 0)
     rc = -1;
   f->fd = -1;
+  if (f->direct) {
+    int e = errno;
+    output_file_abort(f, true);
+    errno = e;
+    return rc;
+  }
   if (rc == 0 && renameat(f->dirfd, f->part, f->dirfd, f->name) < 0)
     rc = -1;
   if (rc == 0 && do_fsync && fsync(f->dirfd) < 0)

@@ -50,6 +50,7 @@ struct output_file {
   char *name;     /* final base name */
   char *part;     /* base name + ".part" */
   off_t offset;   /* bytes already in the .part when opened (resume) */
+  bool direct;    /* a device, FIFO or socket written in place: no .part */
 };
 
 /*
@@ -61,6 +62,23 @@ struct output_file {
 int output_file_open(output_dir *od, const char *rel, bool create_dirs,
                      bool resume, struct output_file *f);
 
+/*
+ * Opens -O FILE's target: leaf under od (FILE's directory), following
+ * symbolic links there as open() would.  A regular file (or nothing) at
+ * the end of the links is written through TARGET.part beside it, as
+ * output_file_open does (resume keeps that .part); a character or block
+ * device, FIFO or socket is opened (connected, for a socket) for writing
+ * in place, f->direct set, never resumed.  -1 with errno set: EISDIR for a
+ * directory, EAGAIN when a FIFO has no reader yet (or a socket's backlog
+ * is full): nothing is held then, try again later.  Never blocks.
+ */
+int output_target_open(output_dir *od, const char *leaf, bool resume,
+                       struct output_file *f);
+
+/* True if leaf under od is, following links, a regular file; its size in
+ * *size (--skip-existing with -O FILE). */
+bool output_target_exists(output_dir *od, const char *leaf, uint64_t *size);
+
 /* Writes all of buf; -1 with errno set. */
 int output_file_write(struct output_file *f, const void *buf, size_t n);
 
@@ -69,7 +87,8 @@ int output_file_write(struct output_file *f, const void *buf, size_t n);
 int output_write_all(int fd, const void *buf, size_t n);
 
 /* Optionally fsyncs the file, closes it and renames .part to the final
- * name (then fsyncs the directory if do_fsync).  -1 with errno set. */
+ * name (then fsyncs the directory if do_fsync); a direct target is only
+ * closed.  -1 with errno set. */
 int output_file_commit(struct output_file *f, bool do_fsync);
 
 /* Closes the file and removes the .part unless keep.  Never fails. */

@@ -787,6 +787,7 @@ static void fill_cfg(struct ctx *c) {
   f->create_dirs = o->create_dirs;
   f->resume = o->resume;
   f->skip_existing = o->skip_existing;
+  f->target = o->output && strcmp(o->output, "-") ? o->output : NULL;
   f->do_fsync = o->do_fsync;
   f->live = &c->live;
   f->verbose = o->verbosity > 0;

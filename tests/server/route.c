@@ -198,6 +198,11 @@ static void bytes_range(struct route *r, uint64_t size, size_t eat,
   }
 }
 
+/* /bytes/N: N bytes of the pattern, 200.  ?etag=X sends "ETag: X" (quoted
+ * unless it already is) and makes the reply conditional: a request whose
+ * If-None-Match lists X (weakly compared, or "*") gets 304 with that ETag
+ * and no body; If-Range on X allows a Range (206), another If-Range gets
+ * all of it (200).  ?norange=1 ignores Range. */
 static int h_bytes(struct route *r, int arg) {
   (void)arg;
   uint64_t n;

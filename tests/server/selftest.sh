@@ -110,6 +110,16 @@ same "norange" "200 5000" "$(c -r 10-19 -o /dev/null \
 same "etag" '"v1"' "$(hdr "$base/bytes/10?etag=v1" ETag)"
 same "if-none-match" 304 \
   "$(code -H 'If-None-Match: "v1"' "$base/bytes/10?etag=v1")"
+same "if-none-match weak, listed" 304 "$(code \
+  -H 'If-None-Match: "v0", W/"v1"' "$base/bytes/10?etag=v1")"
+same "if-none-match stale" "200 10" "$(c -o /dev/null \
+  -w '%{http_code} %{size_download}' -H 'If-None-Match: "v0"' \
+  "$base/bytes/10?etag=v1")"
+same "304 etag" '"v1"' \
+  "$(hdr "$base/bytes/10?etag=v1" ETag -H 'If-None-Match: "v1"')"
+same "304 no body" "304 0" "$(c -o /dev/null \
+  -w '%{http_code} %{size_download}' -H 'If-None-Match: "v1"' \
+  "$base/bytes/10?etag=v1")"
 same "if-range match" 206 \
   "$(code -r 2-3 -H 'If-Range: "v1"' "$base/bytes/10?etag=v1")"
 same "if-range stale" 200 \

@@ -614,3 +614,82 @@ Test(output_contain, exists_and_size_do_not_follow_links, .timeout = T_SHORT) {
   free(victim);
   env_finish(&e);
 }
+
+/* ---- -O FILE: output_target_open ---------------------------------------- */
+
+Test(output_target, link_written_through_beside_its_target,
+     .timeout = T_SHORT) {
+  struct env e;
+  env_start(&e);
+  char *target = tu_join(e.outside, "t.bin");
+  tu_write_file(target, "old", 3);
+  out_symlink(&e, "../outside/t.bin", "l.bin");
+  struct output_file f;
+  cr_assert_eq(output_target_open(e.od, "l.bin", false, &f), 0, "%s",
+               strerror(errno));
+  cr_assert_not(f.direct);
+  char *part = tu_join(e.outside, "t.bin.part");
+  cr_assert_eq(tu_kind(part), 'f', "the .part goes beside the target");
+  cr_assert_eq(output_file_write(&f, "new body", 8), 0);
+  cr_assert_eq(output_file_commit(&f, true), 0, "%s", strerror(errno));
+  cr_assert_eq(out_kind(&e, "l.bin"), 'l', "the link was replaced");
+  char *s = tu_read_file(target, NULL);
+  cr_assert_str_eq(s, "new body");
+  cr_assert_eq(tu_kind(part), 0, ".part left");
+  uint64_t size = 0;
+  cr_assert(output_target_exists(e.od, "l.bin", &size));
+  cr_assert_eq(size, 8);
+  free(s);
+  free(part);
+  free(target);
+  env_finish(&e);
+}
+
+Test(output_target, fifo_without_reader_is_eagain, .timeout = T_SHORT) {
+  struct env e;
+  env_start(&e);
+  char *p = tu_join(e.out, "p");
+  cr_assert_eq(mkfifo(p, 0644), 0);
+  struct output_file f;
+  errno = 0;
+  cr_assert_eq(output_target_open(e.od, "p", true, &f), -1);
+  cr_assert_eq(errno, EAGAIN, "errno %d", errno);
+  int rd = open(p, O_RDONLY | O_NONBLOCK);
+  cr_assert_geq(rd, 0);
+  cr_assert_eq(output_target_open(e.od, "p", true, &f), 0, "%s",
+               strerror(errno));
+  cr_assert(f.direct);
+  cr_assert_eq(f.offset, 0, "a FIFO is never resumed");
+  cr_assert_eq(output_file_write(&f, "abc", 3), 0);
+  cr_assert_eq(output_file_commit(&f, true), 0, "%s", strerror(errno));
+  char buf[8];
+  cr_assert_eq(read(rd, buf, sizeof(buf)), 3);
+  struct stat st;
+  cr_assert(lstat(p, &st) == 0 && S_ISFIFO(st.st_mode), "FIFO replaced");
+  uint64_t size = 0;
+  cr_assert_not(output_target_exists(e.od, "p", &size));
+  close(rd);
+  free(p);
+  env_finish(&e);
+}
+
+Test(output_target, directories_and_loops_fail, .timeout = T_SHORT) {
+  struct env e;
+  env_start(&e);
+  char *d = tu_join(e.out, "d");
+  cr_assert_eq(mkdir(d, 0755), 0);
+  out_symlink(&e, "d/", "to_dir");
+  out_symlink(&e, "loop", "loop");
+  struct output_file f;
+  const char *names[] = {"d", "to_dir", "loop"};
+  const int want[] = {EISDIR, EISDIR, ELOOP};
+  for (int i = 0; i < 3; i++) {
+    errno = 0;
+    cr_assert_eq(output_target_open(e.od, names[i], false, &f), -1, "%s",
+                 names[i]);
+    cr_assert_eq(errno, want[i], "%s: errno %d", names[i], errno);
+  }
+  cr_assert_eq(out_kind(&e, "loop"), 'l');
+  free(d);
+  env_finish(&e);
+}
