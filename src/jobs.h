@@ -80,4 +80,20 @@ int jobs_check_output(const char *path, const char **why);
  * JOB_MAX_HEADER bytes.  0 or -1 with a reason in why (static string). */
 int jobs_check_header(const char *name, const char *value, const char **why);
 
+/* The same rule for a "Name: value" line as -H gives it: the name is what
+ * comes before the first ':' (its length goes to *name_len, for the
+ * message), the value what follows, less leading blanks; the whole line
+ * is at most JOB_MAX_HEADER bytes.  A line without ':' is refused. */
+int jobs_check_header_line(const char *line, size_t *name_len,
+                           const char **why);
+
+/* Bytes of user text a message shows (jobs_quote cuts after them). */
+#define JOBS_QUOTE_MAX 80
+
+/* Writes s[0..n) into buf as a double-quoted string that stays on one
+ * line: '"' and '\\' escaped, control bytes and invalid UTF-8 as \\xNN,
+ * cut with "..." past JOBS_QUOTE_MAX bytes.  cap >= JOBS_QUOTE_MAX + 16.
+ * Returns buf. */
+const char *jobs_quote(char *buf, size_t cap, const char *s, size_t n);
+
 #endif
