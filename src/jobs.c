@@ -1,6 +1,6 @@
 /*
  * jobs.c - job sources: opening, dispatch by format, command-line URLs,
- * and what the readers share (URL and path checks, messages, UTF-8, the
+ * and what the readers share (URL and header checks, messages, UTF-8, the
  * capped line reader).
  *
  * A jobs_src is one struct for every format (jobs_internal.h); `kind`
@@ -371,47 +371,7 @@ int jobs_url_message(const char *url, char *msg, size_t cap) {
   return -1;
 }
 
-/* ---- paths and headers ---------------------------------------------- */
-
-static int path_components(const char *p, const char **why) {
-  while (*p) {
-    size_t k = strcspn(p, "/");
-    if (k == 0)
-      *why = "has an empty component (\"//\")";
-    else if (k == 1 && p[0] == '.')
-      *why = "has a \".\" component";
-    else if (k == 2 && p[0] == '.' && p[1] == '.')
-      *why = "has a \"..\" component";
-    else
-      *why = NULL;
-    if (*why)
-      return -1;
-    p += k + (p[k] == '/');
-  }
-  return 0;
-}
-
-int jobs_check_output(const char *path, const char **why) {
-  size_t n = strlen(path);
-
-  *why = NULL;
-  if (!n)
-    *why = "is empty";
-  else if (n > JOB_MAX_PATH)
-    *why = "is longer than 4096 bytes";
-  else if (path[0] == '/')
-    *why = "is an absolute path";
-  else if (path[n - 1] == '/')
-    *why = "ends with \"/\" (a file name is needed)";
-  for (size_t i = 0; !*why && i < n; i++) {
-    unsigned char c = (unsigned char)path[i];
-    if (c < 0x20 || c == 0x7f)
-      *why = "contains a control character";
-    else if (c == '\\')
-      *why = "contains a backslash";
-  }
-  return *why ? -1 : path_components(path, why);
-}
+/* ---- headers ---------------------------------------------- */
 
 static int is_tchar(int c) {
   return is_alpha(c) || is_digit(c) ||

@@ -69,12 +69,6 @@ int jobs_format_from_name(const char *path);
  * host.  0 or -1 with a reason in why (static string). */
 int jobs_check_url(const char *url, const char **why);
 
-/* Checks an output path: relative, not empty, no "." or ".." or empty
- * component, no trailing "/", no backslash or control character, at most
- * JOB_MAX_PATH bytes.  0 or -1 with a reason in why (static string, a
- * phrase such as "is an absolute path"). */
-int jobs_check_output(const char *path, const char **why);
-
 /* Checks one request header: name an HTTP token, value free of CR, LF and
  * other control characters (tab allowed), "Name: value" at most
  * JOB_MAX_HEADER bytes.  0 or -1 with a reason in why (static string). */

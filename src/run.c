@@ -719,18 +719,9 @@ static int setup_output(struct ctx *c, uint64_t total, struct diag *d,
              -1;
     rc->stdout_path = o->output;
   }
-  /* a job file may only name a directory below the current one, and
-   * saying otherwise is an error even when -o overrides it */
+  /* a job file's output_dir was checked by its reader */
   for (size_t i = 0; i < c->srcs.n; i++) {
     const char *fdir = jobs_src_output_dir(c->srcs.src[i]);
-    const char *why;
-    if (fdir && output_check_relpath(fdir, &why) < 0)
-      return snprintf(d->text, sizeof(d->text),
-                      "%s: output_dir \"%s\" "
-                      "%s (a job file may only name a directory below the "
-                      "current one)",
-                      jobs_src_name(c->srcs.src[i]), fdir, why),
-             -1;
     if (!dir && !o->output)
       dir = fdir;
   }
