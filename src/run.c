@@ -96,7 +96,8 @@ struct ctx {
   bool reader_started;
   pthread_t sig; /* waits for SIGINT/SIGTERM */
   bool sig_started;
-  char *fixed_rel; /* --output FILE: the leaf name of FILE */
+  char *fixed_rel;      /* --output FILE: the leaf name of FILE */
+  unsigned long errors; /* --check: input errors listed so far */
 };
 
 /* ---- checking a job -------------------------------------------------------
@@ -250,28 +251,141 @@ static void close_sources(struct sources *s) {
   s->n = 0;
 }
 
-/* First pass over the re-readable sources.  Counts jobs into *total. */
+/* ---- the checking pass ----------------------------------------------------
+ *
+ * One code path decides what input is bad, for --check and for the run
+ * alike, so that --check accepts exactly what the run accepts: the run
+ * stops at the first error (exit 2, nothing fetched), --check lists each
+ * one and reads on.  The order is the same in both, so the run's message
+ * is --check's first.  Only jobs from a source that cannot be re-read
+ * (stdin) differ in time: the run checks them as it reads them, by the
+ * same check_job, while --check reads them here.
+ */
+
+#define CHECK_MAX_LISTED 1000
+
+static void check_error(unsigned long *errors, const struct diag *d) {
+  if (++*errors <= CHECK_MAX_LISTED)
+    fprintf(stderr, "jfetch: %s\n", d->text);
+}
+
+/* An error of the pass: -1 for the run (stop), 0 for --check (listed). */
+static int input_error(struct ctx *c, const struct diag *d) {
+  if (!c->o->check)
+    return -1;
+  check_error(&c->errors, d);
+  return 0;
+}
+
+/* Bodies go to stdout: -O -, or one URL argument and nothing else
+ * naming where files go (curl's habit). */
+static bool stdout_mode(const struct cli_opts *o) {
+  if (o->output && !strcmp(o->output, "-"))
+    return true;
+  /* the implicit form only when stdout is free for the body */
+  return !o->output && !o->output_dir && o->nurls == 1 && !o->input_file &&
+         !o->jobs_file && !o->json && !o->format;
+}
+
+/* -O FILE (not "-"): one named file, whatever the jobs' URLs say. */
+static bool fixed_output(const struct cli_opts *o) {
+  return o->output && strcmp(o->output, "-");
+}
+
+/* Names are derived (and checked for clashes) only when files are
+ * written under an output directory: not for stdout or -O FILE. */
+static bool derives_names(const struct cli_opts *o) {
+  return !stdout_mode(o) && !fixed_output(o);
+}
+
+static int one_job_only(struct diag *d) {
+  snprintf(d->text, sizeof(d->text),
+           "--output FILE takes exactly one job (use --output-dir for "
+           "more)");
+  return -1;
+}
+
+/* What -O FILE needs before any job is read: a file name, and sources
+ * that can be counted before the run (not stdin). */
+static int check_fixed_output(struct ctx *c, struct diag *d) {
+  const char *o = c->o->output;
+  if (!fixed_output(c->o))
+    return 0;
+  const char *slash = strrchr(o, '/');
+  if (!(slash ? slash[1] : o[0])) {
+    char q[JOBS_QUOTE_MAX + 16];
+    snprintf(d->text, sizeof(d->text), "--output: %s names no file",
+             jobs_quote(q, sizeof(q), o, strlen(o)));
+    return -1;
+  }
+  for (size_t i = 0; i < c->srcs.n; i++)
+    if (!jobs_src_seekable(c->srcs.src[i]))
+      return one_job_only(d);
+  return 0;
+}
+
+/* Checks every job of one source, counting those of this shard. */
+static int validate_source(struct ctx *c, jobs_src *s, uint64_t *total,
+                           struct diag *d) {
+  struct job j;
+  int rc;
+  while ((rc = jobs_src_next(s, &j, d)) != 0) {
+    if (rc > 0)
+      rc = check_next(c, s, &j, d);
+    if (rc >= 0)
+      *total += (uint64_t)rc;
+    else if (input_error(c, d) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* Reads the sources through, counting jobs into *total: the run reads
+ * the re-readable ones (then rewinds them for the reader thread), --check
+ * all of them. */
 static int validate(struct ctx *c, uint64_t *total, struct diag *d) {
   c->validated = true;
-  struct job j;
   for (size_t i = 0; i < c->srcs.n; i++) {
     jobs_src *s = c->srcs.src[i];
     if (!jobs_src_seekable(s)) {
       c->validated = false;
-      continue;
+      if (!c->o->check)
+        continue; /* checked as the reader thread reads it */
     }
-    int rc;
-    while ((rc = jobs_src_next(s, &j, d)) == 1) {
-      rc = check_next(c, s, &j, d);
-      if (rc < 0)
-        return -1;
-      *total += (uint64_t)rc;
-    }
-    if (rc < 0 || jobs_src_rewind(s) < 0)
+    if (validate_source(c, s, total, d) < 0)
       return -1;
+    if (!c->o->check && jobs_src_rewind(s) < 0)
+      return snprintf(d->text, sizeof(d->text), "%s: cannot read it again",
+                      jobs_src_name(s)),
+             -1;
     next_source(&c->chk);
   }
   c->chk.base = c->chk.next = 0;
+  return 0;
+}
+
+/* Everything the input decides, in one order for --check and the run:
+ * -1 with d set where the run stops (for --check: only when out of
+ * memory), else 0, with --check's errors counted in c->errors. */
+static int check_input(struct ctx *c, uint64_t *total, struct diag *d) {
+  const struct cli_opts *o = c->o;
+  if (checker_init(&c->chk, derives_names(o)) < 0)
+    return snprintf(d->text, sizeof(d->text), "out of memory"), -1;
+  if (o->format && report_format_check(o->format, d) < 0 &&
+      input_error(c, d) < 0)
+    return -1;
+  if (o->checksum && checksums_load(o->checksum, &c->sums, d) < 0 &&
+      input_error(c, d) < 0)
+    return -1;
+  if (open_sources(c, d) < 0)
+    return input_error(c, d); /* --check too reads no further */
+  if (check_fixed_output(c, d) < 0 && input_error(c, d) < 0)
+    return -1;
+  if (validate(c, total, d) < 0)
+    return -1;
+  if (fixed_output(o) && c->validated && *total != 1 &&
+      input_error(c, (one_job_only(d), d)) < 0)
+    return -1;
   return 0;
 }
 
@@ -685,18 +799,7 @@ static void block_signals(void) {
 /* ---- setup
  * ------------------------------------------------------------------------- */
 
-/* Bodies go to stdout: -O -, or one URL argument and nothing else
- * naming where files go (curl's habit). */
-static bool stdout_mode(const struct cli_opts *o) {
-  if (o->output && !strcmp(o->output, "-"))
-    return true;
-  /* the implicit form only when stdout is free for the body */
-  return !o->output && !o->output_dir && o->nurls == 1 && !o->input_file &&
-         !o->jobs_file && !o->json && !o->format;
-}
-
-static int setup_output(struct ctx *c, uint64_t total, struct diag *d,
-                        struct report_cfg *rc) {
+static void setup_output(struct ctx *c, uint64_t total, struct report_cfg *rc) {
   const struct cli_opts *o = c->o;
   bool to_stdout = stdout_mode(o);
   memset(rc, 0, sizeof(*rc));
@@ -705,20 +808,13 @@ static int setup_output(struct ctx *c, uint64_t total, struct diag *d,
   rc->shard_k = o->shard_k;
   rc->shard_n = o->shard_n;
   if (to_stdout) {
-    c->chk.derive = false;
     c->cfg.spool = !(c->validated && total == 1);
     rc->stdout_path = "-";
-    return 0;
+    return;
   }
   const char *dir = o->output_dir;
-  if (o->output) {
-    if (!c->validated || total != 1)
-      return snprintf(d->text, sizeof(d->text),
-                      "--output FILE takes "
-                      "exactly one job (use --output-dir for more)"),
-             -1;
+  if (o->output) /* one job, from a re-readable source (check_input) */
     rc->stdout_path = o->output;
-  }
   /* a job file's output_dir was checked by its reader */
   for (size_t i = 0; i < c->srcs.n; i++) {
     const char *fdir = jobs_src_output_dir(c->srcs.src[i]);
@@ -728,7 +824,6 @@ static int setup_output(struct ctx *c, uint64_t total, struct diag *d,
   if (!dir)
     dir = ".";
   rc->path_base = dir;
-  return 0;
 }
 
 static int open_output_dir(struct ctx *c, const struct report_cfg *rc,
@@ -798,32 +893,17 @@ static int exit_status(struct ctx *c) {
 static int prepare(struct ctx *c, struct diag *d) {
   struct report_cfg rc;
   uint64_t total = 0;
-  /* names are derived (and checked for clashes) only when files are
-   * written under an output directory: not for stdout or --output FILE */
-  if (checker_init(&c->chk, !stdout_mode(c->o) && !c->o->output) < 0)
-    return snprintf(d->text, sizeof(d->text), "out of memory"), -1;
-  if (c->o->checksum && checksums_load(c->o->checksum, &c->sums, d) < 0)
+  if (check_input(c, &total, d) < 0)
     return -1;
-  if (open_sources(c, d) < 0)
-    return -1;
-  /* naming needs to know the mode, the mode needs the count: validate
-   * with naming on, then turn it off for stdout */
-  if (validate(c, &total, d) < 0 || setup_output(c, total, d, &rc) < 0)
-    return -1;
+  setup_output(c, total, &rc);
   if (open_output_dir(c, &rc, d) < 0)
     return -1;
-  if (c->o->output && strcmp(c->o->output, "-")) {
+  if (fixed_output(c->o)) {
     const char *slash = strrchr(c->o->output, '/');
     c->fixed_rel = strdup(slash ? slash + 1 : c->o->output);
-    if (!c->fixed_rel || !*c->fixed_rel)
-      return snprintf(d->text, sizeof(d->text),
-                      "--output: '%s' names no "
-                      "file",
-                      c->o->output),
-             -1;
+    if (!c->fixed_rel)
+      return snprintf(d->text, sizeof(d->text), "out of memory"), -1;
   }
-  if (c->o->format && report_format_check(c->o->format, d) < 0)
-    return -1;
   c->rep = report_create(&rc);
   if (!c->rep)
     return -1;
@@ -908,46 +988,18 @@ static int run_root(struct ctx *c, rt_runtime *rt) {
 /* ---- --check
  * ------------------------------------------------------------------- */
 
-#define CHECK_MAX_LISTED 1000
-
-static void check_error(unsigned long *errors, const struct diag *d) {
-  if (++*errors <= CHECK_MAX_LISTED)
-    fprintf(stderr, "jfetch: %s\n", d->text);
-}
-
-/* Reads every source to its end, listing every error: syntax, keys and
- * values, URLs, names, duplicate ids and outputs.  Fetches nothing. */
+/* Reads every source to its end through the run's own checking pass
+ * (check_input), listing every error: syntax, keys and values, URLs,
+ * names, duplicate ids and outputs, what -O FILE needs.  Fetches nothing,
+ * creates nothing. */
 static int check_all(struct ctx *c) {
   struct diag d = {{0}};
-  unsigned long errors = 0;
   uint64_t jobs = 0;
-  if (checker_init(&c->chk, !stdout_mode(c->o)) < 0)
+  if (check_input(c, &jobs, &d) < 0) {
+    fprintf(stderr, "jfetch: %s\n", d.text);
     return EXIT_BAD_INPUT;
-  if (c->o->format && report_format_check(c->o->format, &d) < 0)
-    check_error(&errors, &d);
-  if (c->o->checksum && checksums_load(c->o->checksum, &c->sums, &d) < 0)
-    check_error(&errors, &d);
-  if (open_sources(c, &d) < 0) {
-    check_error(&errors, &d);
-  } else {
-    for (size_t i = 0; i < c->srcs.n; i++) {
-      jobs_src *s = c->srcs.src[i];
-      struct job j;
-      int rc;
-      while ((rc = jobs_src_next(s, &j, &d)) != 0) {
-        if (rc < 0) {
-          check_error(&errors, &d);
-          continue;
-        }
-        rc = check_next(c, s, &j, &d);
-        if (rc < 0)
-          check_error(&errors, &d);
-        else
-          jobs += (uint64_t)rc;
-      }
-      next_source(&c->chk);
-    }
   }
+  unsigned long errors = c->errors;
   if (errors > CHECK_MAX_LISTED)
     fprintf(stderr, "jfetch: ... and %lu more errors\n",
             errors - CHECK_MAX_LISTED);
