@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define FEED_CAP 1024
@@ -225,13 +226,22 @@ static int checker_init(struct checker *chk, bool derive) {
 /* ---- sources ----------------------------------------------------------------
  */
 
+/* Opens the next source into s->src[s->n]: kept only if it opened. */
+static int open_one(struct sources *s, const char *path, int fmt,
+                    struct diag *d) {
+  if (jobs_src_open(path, fmt, &s->src[s->n], d) < 0)
+    return -1;
+  s->n++;
+  return 0;
+}
+
 static int open_sources(struct ctx *c, struct diag *d) {
   const struct cli_opts *o = c->o;
   struct sources *s = &c->srcs;
-  if (o->nurls && jobs_src_open_args(o->urls, o->nurls, &s->src[s->n++]))
+  if (o->nurls && jobs_src_open_args(o->urls, o->nurls, &s->src[s->n]))
     return snprintf(d->text, sizeof(d->text), "out of memory"), -1;
-  if (o->input_file &&
-      jobs_src_open(o->input_file, JOBS_TEXT, &s->src[s->n++], d) < 0)
+  s->n += o->nurls ? 1 : 0;
+  if (o->input_file && open_one(s, o->input_file, JOBS_TEXT, d) < 0)
     return -1;
   if (o->jobs_file) {
     int fmt = o->jobs_format;
@@ -239,7 +249,7 @@ static int open_sources(struct ctx *c, struct diag *d) {
       fmt = jobs_format_from_name(o->jobs_file);
     if (fmt < 0)
       fmt = JOBS_JSON;
-    if (jobs_src_open(o->jobs_file, fmt, &s->src[s->n++], d) < 0)
+    if (open_one(s, o->jobs_file, fmt, d) < 0)
       return -1;
   }
   return 0;
@@ -826,25 +836,72 @@ static void setup_output(struct ctx *c, uint64_t total, struct report_cfg *rc) {
   rc->path_base = dir;
 }
 
+/* --check: would output_dir_open(dir) succeed?  It makes what is
+ * missing, so every part of dir that exists must be a directory, and the
+ * directory the first missing part goes in must be writable.  Creates
+ * nothing.  0, or -1 with errno set. */
+static int probe_dir(char *dir) {
+  struct stat st;
+  bool whole = true;
+  for (;;) {
+    if (stat(dir, &st) == 0) {
+      if (!S_ISDIR(st.st_mode))
+        return (errno = ENOTDIR), -1;
+      return whole ? 0 : access(dir, W_OK | X_OK);
+    }
+    if (errno != ENOENT)
+      return -1;
+    char *slash = strrchr(dir, '/');
+    while (slash && slash > dir && slash[-1] == '/')
+      slash--;
+    if (!slash)
+      strcpy(dir, ".");
+    else
+      slash[slash == dir] = '\0'; /* "/x" -> "/" */
+    whole = false;
+  }
+}
+
+/* Opens (creates) the directory the files go in: -o, a job file's
+ * output_dir, or -O FILE's directory; --check only probes it.  The run
+ * and --check say the same. */
 static int open_output_dir(struct ctx *c, const struct report_cfg *rc,
                            struct diag *d) {
-  const char *dir = rc->path_base;
-  if (!dir)
+  if (!rc->path_base)
     return 0;
-  char *tmp = NULL;
-  if (c->o->output) {
-    tmp = strdup(c->o->output);
-    char *slash = tmp ? strrchr(tmp, '/') : NULL;
-    dir = slash ? (slash == tmp ? "/" : (*slash = '\0', tmp)) : ".";
+  char *dir = strdup(c->o->output ? c->o->output : rc->path_base);
+  if (dir && c->o->output) {
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+      strcpy(dir, ".");
+    else
+      slash[slash == dir] = '\0'; /* "/f" -> "/" */
   }
-  int rcode = output_dir_open(dir, &c->cfg.od);
+  if (!dir)
+    return snprintf(d->text, sizeof(d->text), "out of memory"), -1;
+  char *probe = c->o->check ? strdup(dir) : NULL;
+  int rcode = c->o->check ? (probe ? probe_dir(probe) : (errno = ENOMEM, -1))
+                          : output_dir_open(dir, &c->cfg.od);
   if (rcode < 0)
     snprintf(d->text, sizeof(d->text),
              "cannot create the output directory "
              "'%s': %s",
              dir, strerror(errno));
-  free(tmp);
+  free(probe);
+  free(dir);
   return rcode;
+}
+
+/* All that --check and the run decide before the run: the checking pass,
+ * then where the files go. */
+static int check_pass(struct ctx *c, uint64_t *total, struct report_cfg *rc,
+                      struct diag *d) {
+  if (check_input(c, total, d) < 0)
+    return -1;
+  setup_output(c, *total, rc);
+  if (open_output_dir(c, rc, d) < 0 && input_error(c, d) < 0)
+    return -1;
+  return 0;
 }
 
 static void fill_cfg(struct ctx *c) {
@@ -893,10 +950,7 @@ static int exit_status(struct ctx *c) {
 static int prepare(struct ctx *c, struct diag *d) {
   struct report_cfg rc;
   uint64_t total = 0;
-  if (check_input(c, &total, d) < 0)
-    return -1;
-  setup_output(c, total, &rc);
-  if (open_output_dir(c, &rc, d) < 0)
+  if (check_pass(c, &total, &rc, d) < 0)
     return -1;
   if (fixed_output(c->o)) {
     const char *slash = strrchr(c->o->output, '/');
@@ -989,13 +1043,14 @@ static int run_root(struct ctx *c, rt_runtime *rt) {
  * ------------------------------------------------------------------- */
 
 /* Reads every source to its end through the run's own checking pass
- * (check_input), listing every error: syntax, keys and values, URLs,
- * names, duplicate ids and outputs, what -O FILE needs.  Fetches nothing,
- * creates nothing. */
+ * (check_pass), listing every error: syntax, keys and values, URLs,
+ * names, duplicate ids and outputs, what -O FILE needs, an output
+ * directory that cannot be made.  Fetches nothing, creates nothing. */
 static int check_all(struct ctx *c) {
   struct diag d = {{0}};
+  struct report_cfg rc;
   uint64_t jobs = 0;
-  if (check_input(c, &jobs, &d) < 0) {
+  if (check_pass(c, &jobs, &rc, &d) < 0) {
     fprintf(stderr, "jfetch: %s\n", d.text);
     return EXIT_BAD_INPUT;
   }
