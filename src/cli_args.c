@@ -338,6 +338,14 @@ static int check_header(const char *h, struct diag *d) {
                   why);
 }
 
+/* -A is sent as a header: the header rule holds for it too. */
+static int check_user_agent(const char *v, struct diag *d) {
+  const char *why;
+  if (jobs_check_header("User-Agent", v, &why) < 0)
+    return diag_set(d, "--user-agent: header \"User-Agent\" %s", why);
+  return 0;
+}
+
 static int apply(const struct opt *o, char *v, struct cli_opts *c,
                  struct diag *d) {
   unsigned long n = 0;
@@ -450,14 +458,7 @@ static int apply(const struct opt *o, char *v, struct cli_opts *c,
     c->threads = (unsigned)n;
     return 0;
   case O_TIMEOUT: return parse_ms(o, v, &c->timeout_ms, d);
-  case O_USER_AGENT: {
-    const char *why; /* sent as a header: the header rule holds */
-    if (jobs_check_header("User-Agent", v, &why) < 0)
-      return diag_set(d, "--user-agent: the value %s",
-                      strstr(why, "its value") ? why : "is too long");
-    c->user_agent = v;
-    return 0;
-  }
+  case O_USER_AGENT: c->user_agent = v; return check_user_agent(v, d);
   case O_VERSION: c->version = true; return 0;
   }
   return diag_set(d, "internal error: option without handler");

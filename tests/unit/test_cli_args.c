@@ -431,6 +431,8 @@ Test(cli_args_forms, headers_same_rule_as_job_files, .timeout = T_SHORT) {
   /* the User-Agent is a header too */
   REFUSED(ARGS("-A", "a\r\nX-Evil: 1", "u"), "--user-agent", "CR or LF");
   REFUSED(ARGS("-A", "a\x01", "u"), "--user-agent", "control character");
+  PARSE_OK(&o, "-A", "jfetch-test/1.0 (tab\tok)", "u");
+  cli_args_free(&o);
 }
 
 /* ---- numbers, durations, sizes ------------------------------------------ */
