@@ -847,7 +847,8 @@ static int probe_dir(char *dir) {
     if (stat(dir, &st) == 0) {
       if (!S_ISDIR(st.st_mode))
         return (errno = ENOTDIR), -1;
-      return whole ? 0 : access(dir, W_OK | X_OK);
+      /* output_dir_open opens it O_RDONLY, or makes a directory in it */
+      return access(dir, whole ? R_OK : W_OK | X_OK);
     }
     if (errno != ENOENT)
       return -1;
