@@ -371,7 +371,7 @@ int jobs_url_message(const char *url, char *msg, size_t cap) {
   return -1;
 }
 
-/* ---- headers ---------------------------------------------- */
+/* ---- headers -------------------------------------------------------- */
 
 static int is_tchar(int c) {
   return is_alpha(c) || is_digit(c) ||

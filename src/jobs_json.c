@@ -491,7 +491,6 @@ static int jkey_expect(struct jctx *c, const cJSON *v, uint32_t vi,
 static int jkey_output_dir(struct jctx *c, const cJSON *v, uint32_t vi,
                            struct job *j) {
   size_t n = 0;
-
   const char *why;
 
   (void)j;
