@@ -321,17 +321,28 @@ static int push(char ***arr, size_t *n, char *v) {
   return 0;
 }
 
+/* -H 'Name: value': the same rule as a job file's "headers"
+ * (jobs_check_header_line), so that neither source lets through what the
+ * other refuses.  User text is quoted, control bytes escaped: the message
+ * stays one line. */
 static int check_header(const char *h, struct diag *d) {
-  const char *colon = strchr(h, ':');
-  if (!colon || colon == h)
-    return diag_set(d, "--header: expected 'Name: value', got '%s'", h);
-  for (const char *p = h; *p; p++)
-    if (*p == '\r' || *p == '\n')
-      return diag_set(d, "--header: a header may not contain a line break");
-  for (const char *p = h; p < colon; p++)
-    if (*p <= ' ' || *p >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", *p))
-      return diag_set(d, "--header: '%.*s' is not a valid header name",
-                      (int)(colon - h), h);
+  char q[JOBS_QUOTE_MAX + 16];
+  const char *why;
+  size_t n;
+  if (jobs_check_header_line(h, &n, &why) == 0)
+    return 0;
+  if (!strchr(h, ':'))
+    return diag_set(d, "--header: expected 'Name: value', got %s",
+                    jobs_quote(q, sizeof(q), h, strlen(h)));
+  return diag_set(d, "--header: header %s %s", jobs_quote(q, sizeof(q), h, n),
+                  why);
+}
+
+/* -A is sent as a header: the header rule holds for it too. */
+static int check_user_agent(const char *v, struct diag *d) {
+  const char *why;
+  if (jobs_check_header("User-Agent", v, &why) < 0)
+    return diag_set(d, "--user-agent: header \"User-Agent\" %s", why);
   return 0;
 }
 
@@ -447,7 +458,7 @@ static int apply(const struct opt *o, char *v, struct cli_opts *c,
     c->threads = (unsigned)n;
     return 0;
   case O_TIMEOUT: return parse_ms(o, v, &c->timeout_ms, d);
-  case O_USER_AGENT: c->user_agent = v; return 0;
+  case O_USER_AGENT: c->user_agent = v; return check_user_agent(v, d);
   case O_VERSION: c->version = true; return 0;
   }
   return diag_set(d, "internal error: option without handler");
@@ -519,21 +530,71 @@ static void defaults(struct cli_opts *c) {
   c->retry_delay_ms = 1000;
 }
 
-static bool env_uint(const char *name, unsigned long *v) {
+/* A whole number from the environment: 0 if the variable is unset (or
+ * empty), 1 with *v set, -1 with d naming the variable if it holds
+ * anything but decimal digits (or overflows).  *v is written only on
+ * success. */
+static int env_uint(const char *name, unsigned long *v, struct diag *d) {
   const char *s = getenv(name);
   char *end;
   if (!s || !*s)
-    return false;
+    return 0;
   errno = 0;
-  *v = strtoul(s, &end, 10);
-  return !*end && !errno;
+  unsigned long n = strtoul(s, &end, 10);
+  if (*s < '0' || *s > '9' || *end || errno) {
+    char q[JOBS_QUOTE_MAX + 16];
+    return diag_set(d, "--shard auto: %s=%s is not a whole number", name,
+                    jobs_quote(q, sizeof(q), s, strlen(s)));
+  }
+  *v = n;
+  return 1;
 }
 
-/* --shard K/N, or auto[/N]: Slurm's SLURM_ARRAY_TASK_ID (less
- * SLURM_ARRAY_TASK_MIN) of SLURM_ARRAY_TASK_COUNT, or Kubernetes'
- * JOB_COMPLETION_INDEX with N given after "auto/". */
+/* Slurm: SLURM_ARRAY_TASK_ID less SLURM_ARRAY_TASK_MIN (0 if unset) of
+ * SLURM_ARRAY_TASK_COUNT (unless N was given).  0, or -1 with d set. */
+static int shard_slurm(unsigned long *k, unsigned long *n, struct diag *d) {
+  unsigned long min = 0;
+  int got_min = env_uint("SLURM_ARRAY_TASK_MIN", &min, d);
+  if (got_min < 0)
+    return -1;
+  if (*k < min)
+    return diag_set(d,
+                    "--shard auto: SLURM_ARRAY_TASK_ID %lu is below "
+                    "SLURM_ARRAY_TASK_MIN %lu",
+                    *k, min);
+  *k -= min;
+  if (*n)
+    return 0;
+  int got = env_uint("SLURM_ARRAY_TASK_COUNT", n, d);
+  if (got < 0)
+    return -1;
+  if (!got)
+    return diag_set(d, "--shard auto: SLURM_ARRAY_TASK_COUNT is not set");
+  return 0;
+}
+
+/* --shard auto[/N]: Slurm's array variables, else Kubernetes'
+ * JOB_COMPLETION_INDEX with N given after "auto/".  A variable that is
+ * set but malformed is an error naming it, never skipped or half read. */
+static int shard_auto(unsigned long *k, unsigned long *n, struct diag *d) {
+  int got = env_uint("SLURM_ARRAY_TASK_ID", k, d);
+  if (got)
+    return got < 0 ? -1 : shard_slurm(k, n, d);
+  got = env_uint("JOB_COMPLETION_INDEX", k, d);
+  if (got < 0)
+    return -1;
+  if (!got)
+    return diag_set(d, "--shard auto: neither SLURM_ARRAY_TASK_ID nor "
+                       "JOB_COMPLETION_INDEX is set");
+  if (!*n)
+    return diag_set(d, "--shard auto: JOB_COMPLETION_INDEX is set but "
+                       "not the count: use --shard auto/N");
+  return 0;
+}
+
+/* --shard K/N, or auto[/N] (shard_auto). */
 static int resolve_shard(struct cli_opts *c, struct diag *d) {
-  unsigned long k = 0, n = 0, min = 0;
+  unsigned long k = 0, n = 0;
   const char *v = c->shard;
   const char *slash = strchr(v, '/');
   char *end;
@@ -544,19 +605,8 @@ static int resolve_shard(struct cli_opts *c, struct diag *d) {
       return diag_set(d, "--shard: expected K/N or auto[/N], got '%s'", v);
   }
   if (!strncmp(v, "auto", 4) && (v[4] == '\0' || v[4] == '/')) {
-    if (env_uint("SLURM_ARRAY_TASK_ID", &k)) {
-      env_uint("SLURM_ARRAY_TASK_MIN", &min);
-      if (!n && !env_uint("SLURM_ARRAY_TASK_COUNT", &n))
-        return diag_set(d, "--shard auto: SLURM_ARRAY_TASK_COUNT is not set");
-      k -= min <= k ? min : 0;
-    } else if (env_uint("JOB_COMPLETION_INDEX", &k)) {
-      if (!n)
-        return diag_set(d, "--shard auto: JOB_COMPLETION_INDEX is set but "
-                           "not the count: use --shard auto/N");
-    } else {
-      return diag_set(d, "--shard auto: neither SLURM_ARRAY_TASK_ID nor "
-                         "JOB_COMPLETION_INDEX is set");
-    }
+    if (shard_auto(&k, &n, d) < 0)
+      return -1;
   } else {
     errno = 0;
     k = strtoul(v, &end, 10);

@@ -1,6 +1,6 @@
 /*
  * jobs.c - job sources: opening, dispatch by format, command-line URLs,
- * and what the readers share (URL and path checks, messages, UTF-8, the
+ * and what the readers share (URL and header checks, messages, UTF-8, the
  * capped line reader).
  *
  * A jobs_src is one struct for every format (jobs_internal.h); `kind`
@@ -382,70 +382,66 @@ int jobs_url_message(const char *url, char *msg, size_t cap) {
   return -1;
 }
 
-/* ---- paths and headers ---------------------------------------------- */
-
-static int path_components(const char *p, const char **why) {
-  while (*p) {
-    size_t k = strcspn(p, "/");
-    if (k == 0)
-      *why = "has an empty component (\"//\")";
-    else if (k == 1 && p[0] == '.')
-      *why = "has a \".\" component";
-    else if (k == 2 && p[0] == '.' && p[1] == '.')
-      *why = "has a \"..\" component";
-    else
-      *why = NULL;
-    if (*why)
-      return -1;
-    p += k + (p[k] == '/');
-  }
-  return 0;
-}
-
-int jobs_check_output(const char *path, const char **why) {
-  size_t n = strlen(path);
-
-  *why = NULL;
-  if (!n)
-    *why = "is empty";
-  else if (n > JOB_MAX_PATH)
-    *why = "is longer than 4096 bytes";
-  else if (path[0] == '/')
-    *why = "is an absolute path";
-  else if (path[n - 1] == '/')
-    *why = "ends with \"/\" (a file name is needed)";
-  for (size_t i = 0; !*why && i < n; i++) {
-    unsigned char c = (unsigned char)path[i];
-    if (c < 0x20 || c == 0x7f)
-      *why = "contains a control character";
-    else if (c == '\\')
-      *why = "contains a backslash";
-  }
-  return *why ? -1 : path_components(path, why);
-}
+/* ---- headers -------------------------------------------------------- */
 
 static int is_tchar(int c) {
   return is_alpha(c) || is_digit(c) ||
          (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
+static const char *header_name_why(const char *name, size_t n) {
+  if (!n)
+    return "has an empty name";
+  for (size_t i = 0; i < n; i++)
+    if (!is_tchar((unsigned char)name[i]))
+      return "has a name that is not an HTTP token";
+  return NULL;
+}
+
+static const char *header_value_why(const char *value) {
+  for (const char *p = value; *p; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '\r' || c == '\n')
+      return "has CR or LF in its value";
+    if ((c < 0x20 && c != '\t') || c == 0x7f)
+      return "has a control character in its value";
+  }
+  return NULL;
+}
+
+/* The one rule for a request header, whether a job file's "headers" or
+ * -H gives it: the two entry points below differ only in how the name
+ * and value arrive. */
+static int header_verdict(const char *name, size_t n, const char *value,
+                          size_t line_len, const char **why) {
+  *why = header_name_why(name, n);
+  if (!*why)
+    *why = header_value_why(value);
+  if (!*why && line_len > JOB_MAX_HEADER)
+    *why = "is longer than 65536 bytes";
+  return *why ? -1 : 0;
+}
+
 int jobs_check_header(const char *name, const char *value, const char **why) {
   size_t n = strlen(name);
 
-  *why = n ? NULL : "has an empty name";
-  for (size_t i = 0; !*why && i < n; i++)
-    if (!is_tchar((unsigned char)name[i]))
-      *why = "has a name that is not an HTTP token";
-  for (const char *p = value; !*why && *p; p++) {
-    unsigned char c = (unsigned char)*p;
-    if (c == '\r' || c == '\n')
-      *why = "has CR or LF in its value";
-    else if ((c < 0x20 && c != '\t') || c == 0x7f)
-      *why = "has a control character in its value";
+  return header_verdict(name, n, value, n + 2 + strlen(value), why);
+}
+
+int jobs_check_header_line(const char *line, size_t *name_len,
+                           const char **why) {
+  const char *colon = strchr(line, ':');
+  const char *v = colon ? colon + 1 : "";
+
+  *name_len = colon ? (size_t)(colon - line) : strlen(line);
+  if (!colon) {
+    *why = "has no ':' (expected \"Name: value\")";
+    return -1;
   }
-  if (!*why && n + 2 + strlen(value) > JOB_MAX_HEADER)
-    *why = "is longer than 65536 bytes";
-  return *why ? -1 : 0;
+  while (*v == ' ' || *v == '\t')
+    v++;
+  /* the line is sent as given: its length counts, blanks and all */
+  return header_verdict(line, *name_len, v, strlen(line), why);
 }
 
 /* ---- sources ---------------------------------------------------------- */

@@ -73,15 +73,25 @@ int jobs_format_from_name(const char *path);
  * host.  0 or -1 with a reason in why (static string). */
 int jobs_check_url(const char *url, const char **why);
 
-/* Checks an output path: relative, not empty, no "." or ".." or empty
- * component, no trailing "/", no backslash or control character, at most
- * JOB_MAX_PATH bytes.  0 or -1 with a reason in why (static string, a
- * phrase such as "is an absolute path"). */
-int jobs_check_output(const char *path, const char **why);
-
 /* Checks one request header: name an HTTP token, value free of CR, LF and
  * other control characters (tab allowed), "Name: value" at most
  * JOB_MAX_HEADER bytes.  0 or -1 with a reason in why (static string). */
 int jobs_check_header(const char *name, const char *value, const char **why);
+
+/* The same rule for a "Name: value" line as -H gives it: the name is what
+ * comes before the first ':' (its length goes to *name_len, for the
+ * message), the value what follows, less leading blanks; the whole line
+ * is at most JOB_MAX_HEADER bytes.  A line without ':' is refused. */
+int jobs_check_header_line(const char *line, size_t *name_len,
+                           const char **why);
+
+/* Bytes of user text a message shows (jobs_quote cuts after them). */
+#define JOBS_QUOTE_MAX 80
+
+/* Writes s[0..n) into buf as a double-quoted string that stays on one
+ * line: '"' and '\\' escaped, control bytes and invalid UTF-8 as \\xNN,
+ * cut with "..." past JOBS_QUOTE_MAX bytes.  cap >= JOBS_QUOTE_MAX + 16.
+ * Returns buf. */
+const char *jobs_quote(char *buf, size_t cap, const char *s, size_t n);
 
 #endif

@@ -13,8 +13,7 @@
 
 /* A JSON document, or one JSON Lines line, is at most this long. */
 #define JOBS_MAX_JSON ((size_t)1 << 30)
-#define JOBS_CHUNK 65536  /* read(2) size */
-#define JOBS_QUOTE_MAX 80 /* bytes of user text shown in a message */
+#define JOBS_CHUNK 65536 /* read(2) size */
 
 enum jobs_kind {
   JOBS_KIND_TEXT,
@@ -58,7 +57,6 @@ struct jobs_src {
 /* jobs.c */
 int jobs_diag(struct diag *d, const char *name, uint64_t line, uint64_t col,
               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-const char *jobs_quote(char *buf, size_t cap, const char *s, size_t n);
 size_t jobs_utf8_seq(const unsigned char *s, size_t n);
 size_t jobs_utf8_check(const char *s, size_t n);
 int jobs_url_message(const char *url, char *msg, size_t cap);

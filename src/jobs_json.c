@@ -30,6 +30,7 @@
  */
 #include "hex.h"
 #include "jobs_internal.h"
+#include "output.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -321,7 +322,7 @@ static int jkey_output(struct jctx *c, const cJSON *v, uint32_t vi,
 
   if (!cJSON_IsString(v))
     return jtype(c, v, vi, "output", "a string");
-  if (jobs_check_output(v->valuestring, &why) < 0)
+  if (output_check_relpath(v->valuestring, &why) < 0)
     return jerr(c, jval(c->t, vi),
                 "\"output\" %s (a relative path under "
                 "the output directory is needed)",
@@ -490,14 +491,17 @@ static int jkey_expect(struct jctx *c, const cJSON *v, uint32_t vi,
 static int jkey_output_dir(struct jctx *c, const cJSON *v, uint32_t vi,
                            struct job *j) {
   size_t n = 0;
+  const char *why;
 
   (void)j;
   if (jstring(c, v, vi, 1, JOB_MAX_PATH, &n) < 0)
     return -1;
-  if (has_ctl(v->valuestring))
+  /* the same rule as "output" (even when -o overrides it) */
+  if (output_check_relpath(v->valuestring, &why) < 0)
     return jerr(c, jval(c->t, vi),
-                "\"output_dir\" contains a control "
-                "character");
+                "\"output_dir\" %s (a job file may only name a "
+                "directory below the current one)",
+                why);
   return jcopy(c, vi, &c->s->output_dir, v->valuestring, n);
 }
 

@@ -99,43 +99,47 @@ char *output_name_from_url(const char *url, const char **why) {
   return name;
 }
 
+/* Why component [p, p+n) cannot be one, or NULL. */
+static const char *component_why(const char *p, size_t n) {
+  if (n == 0)
+    return "has an empty component (\"//\")";
+  if (n == 1 && p[0] == '.')
+    return "has a \".\" component";
+  if (n == 2 && p[0] == '.' && p[1] == '.')
+    return "has a \"..\" component";
+  if (n > NAME_MAX)
+    return "has a component longer than 255 bytes";
+  return NULL;
+}
+
+static const char *relpath_why(const char *p, size_t n) {
+  if (!n)
+    return "is empty";
+  if (n > PATH_MAX)
+    return "is longer than 4096 bytes";
+  if (p[0] == '/')
+    return "is an absolute path";
+  if (p[n - 1] == '/')
+    return "ends with \"/\"";
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)p[i];
+    if (c < 0x20 || c == 0x7f)
+      return "contains a control character";
+    if (c == '\\')
+      return "contains a backslash";
+  }
+  for (const char *c = p;;) {
+    size_t k = strcspn(c, "/");
+    const char *why = component_why(c, k);
+    if (why || !c[k])
+      return why;
+    c += k + 1;
+  }
+}
+
 int output_check_relpath(const char *p, const char **why) {
-  if (!*p) {
-    *why = "is empty";
-    return -1;
-  }
-  if (*p == '/') {
-    *why = "is an absolute path";
-    return -1;
-  }
-  if (strlen(p) > PATH_MAX) {
-    *why = "is too long";
-    return -1;
-  }
-  const char *seg = p;
-  for (const char *c = p;; c++) {
-    if (*c == '/' || *c == '\0') {
-      size_t n = (size_t)(c - seg);
-      if (n == 0) {
-        *why = *c ? "has an empty path component" : "ends in '/'";
-        return -1;
-      }
-      if ((n == 1 && seg[0] == '.') || (n == 2 && !memcmp(seg, "..", 2))) {
-        *why = "has a \".\" or \"..\" component";
-        return -1;
-      }
-      if (n > NAME_MAX) {
-        *why = "has a component longer than 255 bytes";
-        return -1;
-      }
-      if (!*c)
-        return 0;
-      seg = c + 1;
-    } else if ((unsigned char)*c < 0x20 || *c == 0x7f || *c == '\\') {
-      *why = "holds a control character or backslash";
-      return -1;
-    }
-  }
+  *why = relpath_why(p, strlen(p));
+  return *why ? -1 : 0;
 }
 
 /* ---- the directory walk ---------------------------------------------- */

@@ -19,9 +19,12 @@
  */
 char *output_name_from_url(const char *url, const char **why);
 
-/* Checks a relative output path as a job gives it (no absolute path, no
- * "." or ".." or empty component, no backslash or control byte).  0 or -1
- * with *why set. */
+/* Checks a relative path under the output directory: a job's "output",
+ * a job file's "output_dir".  The one rule for both (and what the walk
+ * below relies on): not empty, under PATH_MAX bytes, not absolute, no
+ * trailing "/", no control byte or backslash, no empty, "." or ".."
+ * component, no component over NAME_MAX bytes.  0, or -1 with *why a
+ * static phrase such as "is an absolute path". */
 int output_check_relpath(const char *path, const char **why);
 
 /*

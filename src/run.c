@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define FEED_CAP 1024
@@ -97,7 +98,8 @@ struct ctx {
   bool reader_started;
   pthread_t sig; /* waits for SIGINT/SIGTERM */
   bool sig_started;
-  char *fixed_rel; /* --output FILE: the leaf name of FILE */
+  char *fixed_rel;      /* --output FILE: the leaf name of FILE */
+  unsigned long errors; /* --check: input errors listed so far */
 };
 
 /* ---- checking a job -------------------------------------------------------
@@ -230,13 +232,22 @@ static int checker_init(struct checker *chk, bool derive) {
 /* ---- sources ----------------------------------------------------------------
  */
 
+/* Opens the next source into s->src[s->n]: kept only if it opened. */
+static int open_one(struct sources *s, const char *path, int fmt,
+                    struct diag *d) {
+  if (jobs_src_open(path, fmt, &s->src[s->n], d) < 0)
+    return -1;
+  s->n++;
+  return 0;
+}
+
 static int open_sources(struct ctx *c, struct diag *d) {
   const struct cli_opts *o = c->o;
   struct sources *s = &c->srcs;
-  if (o->nurls && jobs_src_open_args(o->urls, o->nurls, &s->src[s->n++]))
+  if (o->nurls && jobs_src_open_args(o->urls, o->nurls, &s->src[s->n]))
     return snprintf(d->text, sizeof(d->text), "out of memory"), -1;
-  if (o->input_file &&
-      jobs_src_open(o->input_file, JOBS_TEXT, &s->src[s->n++], d) < 0)
+  s->n += o->nurls ? 1 : 0;
+  if (o->input_file && open_one(s, o->input_file, JOBS_TEXT, d) < 0)
     return -1;
   if (o->jobs_file) {
     int fmt = o->jobs_format;
@@ -244,7 +255,7 @@ static int open_sources(struct ctx *c, struct diag *d) {
       fmt = jobs_format_from_name(o->jobs_file);
     if (fmt < 0)
       fmt = JOBS_JSON;
-    if (jobs_src_open(o->jobs_file, fmt, &s->src[s->n++], d) < 0)
+    if (open_one(s, o->jobs_file, fmt, d) < 0)
       return -1;
   }
   return 0;
@@ -256,28 +267,141 @@ static void close_sources(struct sources *s) {
   s->n = 0;
 }
 
-/* First pass over the re-readable sources.  Counts jobs into *total. */
+/* ---- the checking pass ----------------------------------------------------
+ *
+ * One code path decides what input is bad, for --check and for the run
+ * alike, so that --check accepts exactly what the run accepts: the run
+ * stops at the first error (exit 2, nothing fetched), --check lists each
+ * one and reads on.  The order is the same in both, so the run's message
+ * is --check's first.  Only jobs from a source that cannot be re-read
+ * (stdin) differ in time: the run checks them as it reads them, by the
+ * same check_job, while --check reads them here.
+ */
+
+#define CHECK_MAX_LISTED 1000
+
+static void check_error(unsigned long *errors, const struct diag *d) {
+  if (++*errors <= CHECK_MAX_LISTED)
+    fprintf(stderr, "jfetch: %s\n", d->text);
+}
+
+/* An error of the pass: -1 for the run (stop), 0 for --check (listed). */
+static int input_error(struct ctx *c, const struct diag *d) {
+  if (!c->o->check)
+    return -1;
+  check_error(&c->errors, d);
+  return 0;
+}
+
+/* Bodies go to stdout: -O -, or one URL argument and nothing else
+ * naming where files go (curl's habit). */
+static bool stdout_mode(const struct cli_opts *o) {
+  if (o->output && !strcmp(o->output, "-"))
+    return true;
+  /* the implicit form only when stdout is free for the body */
+  return !o->output && !o->output_dir && o->nurls == 1 && !o->input_file &&
+         !o->jobs_file && !o->json && !o->format;
+}
+
+/* -O FILE (not "-"): one named file, whatever the jobs' URLs say. */
+static bool fixed_output(const struct cli_opts *o) {
+  return o->output && strcmp(o->output, "-");
+}
+
+/* Names are derived (and checked for clashes) only when files are
+ * written under an output directory: not for stdout or -O FILE. */
+static bool derives_names(const struct cli_opts *o) {
+  return !stdout_mode(o) && !fixed_output(o);
+}
+
+static int one_job_only(struct diag *d) {
+  snprintf(d->text, sizeof(d->text),
+           "--output FILE takes exactly one job (use --output-dir for "
+           "more)");
+  return -1;
+}
+
+/* What -O FILE needs before any job is read: a file name, and sources
+ * that can be counted before the run (not stdin). */
+static int check_fixed_output(struct ctx *c, struct diag *d) {
+  const char *o = c->o->output;
+  if (!fixed_output(c->o))
+    return 0;
+  const char *slash = strrchr(o, '/');
+  if (!(slash ? slash[1] : o[0])) {
+    char q[JOBS_QUOTE_MAX + 16];
+    snprintf(d->text, sizeof(d->text), "--output: %s names no file",
+             jobs_quote(q, sizeof(q), o, strlen(o)));
+    return -1;
+  }
+  for (size_t i = 0; i < c->srcs.n; i++)
+    if (!jobs_src_seekable(c->srcs.src[i]))
+      return one_job_only(d);
+  return 0;
+}
+
+/* Checks every job of one source, counting those of this shard. */
+static int validate_source(struct ctx *c, jobs_src *s, uint64_t *total,
+                           struct diag *d) {
+  struct job j;
+  int rc;
+  while ((rc = jobs_src_next(s, &j, d)) != 0) {
+    if (rc > 0)
+      rc = check_next(c, s, &j, d);
+    if (rc >= 0)
+      *total += (uint64_t)rc;
+    else if (input_error(c, d) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* Reads the sources through, counting jobs into *total: the run reads
+ * the re-readable ones (then rewinds them for the reader thread), --check
+ * all of them. */
 static int validate(struct ctx *c, uint64_t *total, struct diag *d) {
   c->validated = true;
-  struct job j;
   for (size_t i = 0; i < c->srcs.n; i++) {
     jobs_src *s = c->srcs.src[i];
     if (!jobs_src_seekable(s)) {
       c->validated = false;
-      continue;
+      if (!c->o->check)
+        continue; /* checked as the reader thread reads it */
     }
-    int rc;
-    while ((rc = jobs_src_next(s, &j, d)) == 1) {
-      rc = check_next(c, s, &j, d);
-      if (rc < 0)
-        return -1;
-      *total += (uint64_t)rc;
-    }
-    if (rc < 0 || jobs_src_rewind(s) < 0)
+    if (validate_source(c, s, total, d) < 0)
       return -1;
+    if (!c->o->check && jobs_src_rewind(s) < 0)
+      return snprintf(d->text, sizeof(d->text), "%s: cannot read it again",
+                      jobs_src_name(s)),
+             -1;
     next_source(&c->chk);
   }
   c->chk.base = c->chk.next = 0;
+  return 0;
+}
+
+/* Everything the input decides, in one order for --check and the run:
+ * -1 with d set where the run stops (for --check: only when out of
+ * memory), else 0, with --check's errors counted in c->errors. */
+static int check_input(struct ctx *c, uint64_t *total, struct diag *d) {
+  const struct cli_opts *o = c->o;
+  if (checker_init(&c->chk, derives_names(o)) < 0)
+    return snprintf(d->text, sizeof(d->text), "out of memory"), -1;
+  if (o->format && report_format_check(o->format, d) < 0 &&
+      input_error(c, d) < 0)
+    return -1;
+  if (o->checksum && checksums_load(o->checksum, &c->sums, d) < 0 &&
+      input_error(c, d) < 0)
+    return -1;
+  if (open_sources(c, d) < 0)
+    return input_error(c, d); /* --check too reads no further */
+  if (check_fixed_output(c, d) < 0 && input_error(c, d) < 0)
+    return -1;
+  if (validate(c, total, d) < 0)
+    return -1;
+  if (fixed_output(o) && c->validated && *total != 1 &&
+      input_error(c, (one_job_only(d), d)) < 0)
+    return -1;
   return 0;
 }
 
@@ -695,18 +819,7 @@ static void block_signals(void) {
 /* ---- setup
  * ------------------------------------------------------------------------- */
 
-/* Bodies go to stdout: -O -, or one URL argument and nothing else
- * naming where files go (curl's habit). */
-static bool stdout_mode(const struct cli_opts *o) {
-  if (o->output && !strcmp(o->output, "-"))
-    return true;
-  /* the implicit form only when stdout is free for the body */
-  return !o->output && !o->output_dir && o->nurls == 1 && !o->input_file &&
-         !o->jobs_file && !o->json && !o->format;
-}
-
-static int setup_output(struct ctx *c, uint64_t total, struct diag *d,
-                        struct report_cfg *rc) {
+static void setup_output(struct ctx *c, uint64_t total, struct report_cfg *rc) {
   const struct cli_opts *o = c->o;
   bool to_stdout = stdout_mode(o);
   memset(rc, 0, sizeof(*rc));
@@ -715,60 +828,91 @@ static int setup_output(struct ctx *c, uint64_t total, struct diag *d,
   rc->shard_k = o->shard_k;
   rc->shard_n = o->shard_n;
   if (to_stdout) {
-    c->chk.derive = false;
     c->cfg.spool = !(c->validated && total == 1);
     rc->stdout_path = "-";
-    return 0;
+    return;
   }
   const char *dir = o->output_dir;
-  if (o->output) {
-    if (!c->validated || total != 1)
-      return snprintf(d->text, sizeof(d->text),
-                      "--output FILE takes "
-                      "exactly one job (use --output-dir for more)"),
-             -1;
+  if (o->output) /* one job, from a re-readable source (check_input) */
     rc->stdout_path = o->output;
-  }
-  /* a job file may only name a directory below the current one, and
-   * saying otherwise is an error even when -o overrides it */
+  /* a job file's output_dir was checked by its reader */
   for (size_t i = 0; i < c->srcs.n; i++) {
     const char *fdir = jobs_src_output_dir(c->srcs.src[i]);
-    const char *why;
-    if (fdir && output_check_relpath(fdir, &why) < 0)
-      return snprintf(d->text, sizeof(d->text),
-                      "%s: output_dir \"%s\" "
-                      "%s (a job file may only name a directory below the "
-                      "current one)",
-                      jobs_src_name(c->srcs.src[i]), fdir, why),
-             -1;
     if (!dir && !o->output)
       dir = fdir;
   }
   if (!dir)
     dir = ".";
   rc->path_base = dir;
-  return 0;
 }
 
+/* --check: would output_dir_open(dir) succeed?  It makes what is
+ * missing, so every part of dir that exists must be a directory, and the
+ * directory the first missing part goes in must be writable.  Creates
+ * nothing.  0, or -1 with errno set. */
+static int probe_dir(char *dir) {
+  struct stat st;
+  bool whole = true;
+  for (;;) {
+    if (stat(dir, &st) == 0) {
+      if (!S_ISDIR(st.st_mode))
+        return (errno = ENOTDIR), -1;
+      /* output_dir_open opens it O_RDONLY, or makes a directory in it */
+      return access(dir, whole ? R_OK : W_OK | X_OK);
+    }
+    if (errno != ENOENT)
+      return -1;
+    char *slash = strrchr(dir, '/');
+    while (slash && slash > dir && slash[-1] == '/')
+      slash--;
+    if (!slash)
+      strcpy(dir, ".");
+    else
+      slash[slash == dir] = '\0'; /* "/x" -> "/" */
+    whole = false;
+  }
+}
+
+/* Opens (creates) the directory the files go in: -o, a job file's
+ * output_dir, or -O FILE's directory; --check only probes it.  The run
+ * and --check say the same. */
 static int open_output_dir(struct ctx *c, const struct report_cfg *rc,
                            struct diag *d) {
-  const char *dir = rc->path_base;
-  if (!dir)
+  if (!rc->path_base)
     return 0;
-  char *tmp = NULL;
-  if (c->o->output) {
-    tmp = strdup(c->o->output);
-    char *slash = tmp ? strrchr(tmp, '/') : NULL;
-    dir = slash ? (slash == tmp ? "/" : (*slash = '\0', tmp)) : ".";
+  char *dir = strdup(c->o->output ? c->o->output : rc->path_base);
+  if (dir && c->o->output) {
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+      strcpy(dir, ".");
+    else
+      slash[slash == dir] = '\0'; /* "/f" -> "/" */
   }
-  int rcode = output_dir_open(dir, &c->cfg.od);
+  if (!dir)
+    return snprintf(d->text, sizeof(d->text), "out of memory"), -1;
+  char *probe = c->o->check ? strdup(dir) : NULL;
+  int rcode = c->o->check ? (probe ? probe_dir(probe) : (errno = ENOMEM, -1))
+                          : output_dir_open(dir, &c->cfg.od);
   if (rcode < 0)
     snprintf(d->text, sizeof(d->text),
              "cannot create the output directory "
              "'%s': %s",
              dir, strerror(errno));
-  free(tmp);
+  free(probe);
+  free(dir);
   return rcode;
+}
+
+/* All that --check and the run decide before the run: the checking pass,
+ * then where the files go. */
+static int check_pass(struct ctx *c, uint64_t *total, struct report_cfg *rc,
+                      struct diag *d) {
+  if (check_input(c, total, d) < 0)
+    return -1;
+  setup_output(c, *total, rc);
+  if (open_output_dir(c, rc, d) < 0 && input_error(c, d) < 0)
+    return -1;
+  return 0;
 }
 
 static void fill_cfg(struct ctx *c) {
@@ -818,32 +962,14 @@ static int exit_status(struct ctx *c) {
 static int prepare(struct ctx *c, struct diag *d) {
   struct report_cfg rc;
   uint64_t total = 0;
-  /* names are derived (and checked for clashes) only when files are
-   * written under an output directory: not for stdout or --output FILE */
-  if (checker_init(&c->chk, !stdout_mode(c->o) && !c->o->output) < 0)
-    return snprintf(d->text, sizeof(d->text), "out of memory"), -1;
-  if (c->o->checksum && checksums_load(c->o->checksum, &c->sums, d) < 0)
+  if (check_pass(c, &total, &rc, d) < 0)
     return -1;
-  if (open_sources(c, d) < 0)
-    return -1;
-  /* naming needs to know the mode, the mode needs the count: validate
-   * with naming on, then turn it off for stdout */
-  if (validate(c, &total, d) < 0 || setup_output(c, total, d, &rc) < 0)
-    return -1;
-  if (open_output_dir(c, &rc, d) < 0)
-    return -1;
-  if (c->o->output && strcmp(c->o->output, "-")) {
+  if (fixed_output(c->o)) {
     const char *slash = strrchr(c->o->output, '/');
     c->fixed_rel = strdup(slash ? slash + 1 : c->o->output);
-    if (!c->fixed_rel || !*c->fixed_rel)
-      return snprintf(d->text, sizeof(d->text),
-                      "--output: '%s' names no "
-                      "file",
-                      c->o->output),
-             -1;
+    if (!c->fixed_rel)
+      return snprintf(d->text, sizeof(d->text), "out of memory"), -1;
   }
-  if (c->o->format && report_format_check(c->o->format, d) < 0)
-    return -1;
   c->rep = report_create(&rc);
   if (!c->rep)
     return -1;
@@ -928,46 +1054,19 @@ static int run_root(struct ctx *c, rt_runtime *rt) {
 /* ---- --check
  * ------------------------------------------------------------------- */
 
-#define CHECK_MAX_LISTED 1000
-
-static void check_error(unsigned long *errors, const struct diag *d) {
-  if (++*errors <= CHECK_MAX_LISTED)
-    fprintf(stderr, "jfetch: %s\n", d->text);
-}
-
-/* Reads every source to its end, listing every error: syntax, keys and
- * values, URLs, names, duplicate ids and outputs.  Fetches nothing. */
+/* Reads every source to its end through the run's own checking pass
+ * (check_pass), listing every error: syntax, keys and values, URLs,
+ * names, duplicate ids and outputs, what -O FILE needs, an output
+ * directory that cannot be made.  Fetches nothing, creates nothing. */
 static int check_all(struct ctx *c) {
   struct diag d = {{0}};
-  unsigned long errors = 0;
+  struct report_cfg rc;
   uint64_t jobs = 0;
-  if (checker_init(&c->chk, !stdout_mode(c->o)) < 0)
+  if (check_pass(c, &jobs, &rc, &d) < 0) {
+    fprintf(stderr, "jfetch: %s\n", d.text);
     return EXIT_BAD_INPUT;
-  if (c->o->format && report_format_check(c->o->format, &d) < 0)
-    check_error(&errors, &d);
-  if (c->o->checksum && checksums_load(c->o->checksum, &c->sums, &d) < 0)
-    check_error(&errors, &d);
-  if (open_sources(c, &d) < 0) {
-    check_error(&errors, &d);
-  } else {
-    for (size_t i = 0; i < c->srcs.n; i++) {
-      jobs_src *s = c->srcs.src[i];
-      struct job j;
-      int rc;
-      while ((rc = jobs_src_next(s, &j, &d)) != 0) {
-        if (rc < 0) {
-          check_error(&errors, &d);
-          continue;
-        }
-        rc = check_next(c, s, &j, &d);
-        if (rc < 0)
-          check_error(&errors, &d);
-        else
-          jobs += (uint64_t)rc;
-      }
-      next_source(&c->chk);
-    }
   }
+  unsigned long errors = c->errors;
   if (errors > CHECK_MAX_LISTED)
     fprintf(stderr, "jfetch: ... and %lu more errors\n",
             errors - CHECK_MAX_LISTED);

@@ -47,9 +47,17 @@ int rt__registry_init(rt_runtime *rt) {
   r->chunks = calloc(MAX_CHUNKS, sizeof(*r->chunks));
   if (!r->chunks)
     return RT_ENOMEM;
+  r->max_chunks = MAX_CHUNKS;
   pthread_mutex_init(&r->mu, NULL);
   atomic_init(&r->scanning, 0);
   return 0;
+}
+
+void rt__registry_limit(rt_runtime *rt, uint32_t max_chunks) {
+  struct rt__registry *r = &rt->reg;
+  pthread_mutex_lock(&r->mu);
+  r->max_chunks = max_chunks < MAX_CHUNKS ? max_chunks : MAX_CHUNKS;
+  pthread_mutex_unlock(&r->mu);
 }
 
 void rt__registry_fini(rt_runtime *rt) {
@@ -68,7 +76,7 @@ void rt__registry_fini(rt_runtime *rt) {
 static int pool_fill_locked(struct rt__registry *r) {
   if (r->pool_n)
     return 0;
-  if (r->nchunks == MAX_CHUNKS)
+  if (r->nchunks >= r->max_chunks)
     return RT_ENOMEM;
   _Atomic(rt_task *) *c = calloc(CHUNK, sizeof(*c));
   if (!c)

@@ -197,6 +197,7 @@ struct rt__worker {
 struct rt__registry {
   _Atomic(rt_task *) **chunks; /* MAX_CHUNKS pointers, chunks of 4096 */
   uint32_t nchunks;            /* under mu */
+  uint32_t max_chunks;         /* under mu: MAX_CHUNKS, lower in tests */
   pthread_mutex_t mu;          /* pool, growth, scans */
   uint32_t *pool;              /* free slots not in any driver cache */
   size_t pool_n, pool_cap;
@@ -290,6 +291,11 @@ void rt__registry_remove(rt_runtime *rt, rt_task *t);
 size_t rt__registry_scan(rt_runtime *rt, bool abort);
 int rt__registry_drain(rt_runtime *rt, uint64_t deadline);
 void rt__registry_cache_flush(struct rt__driver *d);
+/* For tests: caps the registry at max_chunks chunks of 4096 slots (never
+ * above its built-in 65536), so that running out of slots, the RT_ENOMEM
+ * a spawn or rt_block_on then returns, can be reached on purpose.  Chunks
+ * already made stay.  Any thread; takes the registry's mutex. */
+void rt__registry_limit(rt_runtime *rt, uint32_t max_chunks);
 
 /* ---- runtime.c
  * ---------------------------------------------------------------- */

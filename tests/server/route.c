@@ -300,14 +300,19 @@ static int h_status(struct route *r, int arg) {
   return reply_text(r->rp, (int)code, text);
 }
 
+/* ASCII lower case: header names compare case-insensitively in ASCII
+ * only (RFC 9110 5.1).  A bare "| 0x20" would also fold '^' into '~'
+ * and '@' into '`'. */
+static char ascii_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
 static int same_name(const struct http_header *a, const struct http_header *b) {
   if (a->nlen != b->nlen)
     return 0;
-  for (size_t i = 0; i < a->nlen; i++) {
-    char x = a->name[i], y = b->name[i];
-    if ((x | 0x20) != (y | 0x20)) /* header names are tokens */
+  for (size_t i = 0; i < a->nlen; i++)
+    if (ascii_lower(a->name[i]) != ascii_lower(b->name[i]))
       return 0;
-  }
   return 1;
 }
 

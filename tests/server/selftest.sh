@@ -222,6 +222,13 @@ for want in '"method":"POST"' '"path":"/echo"' '"query":"q=1"' \
   true_ "echo has $want" grep -qF "$want" <<<"$e"
 done
 same "echo type" application/json "$(hdr "$base/echo" Content-Type)"
+# names fold in ASCII only: X^ and X~ (0x5e, 0x7e) are two names, X-A and
+# x-a one
+e=$(c -H 'X^: caret' -H 'X~: tilde' -H 'X-Case: 1' -H 'x-case: 2' \
+  "$base/echo")
+for want in '"x^":"caret"' '"x~":"tilde"' '"x-case":"1, 2"'; do
+  true_ "echo folds in ASCII: $want" grep -qF "$want" <<<"$e"
+done
 head -c 1048576 /dev/zero >"$work/1m"
 same "echo 1 MiB" '"body_length":1048576}' "$(c --data-binary @"$work/1m" \
   "$base/echo" | grep -o '"body_length":[0-9]*}')"

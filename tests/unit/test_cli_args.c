@@ -389,12 +389,50 @@ Test(cli_args_forms, headers_checked, .timeout = T_SHORT) {
   cr_assert_str_eq(o.headers[0], "X-Tok: a:b");
   cr_assert_str_eq(o.headers[1], "Accept:");
   cli_args_free(&o);
-  REFUSED(ARGS("-H", "NoColon", "u"), "--header", "'NoColon'");
+  REFUSED(ARGS("-H", "NoColon", "u"), "--header", "\"NoColon\"");
   REFUSED(ARGS("-H", ": v", "u"), "--header");
-  REFUSED(ARGS("-H", "Bad Name: v", "u"), "--header", "'Bad Name'");
+  REFUSED(ARGS("-H", "Bad Name: v", "u"), "--header", "\"Bad Name\"",
+          "HTTP token");
   REFUSED(ARGS("-H", "X(y): v", "u"), "--header");
-  REFUSED(ARGS("-H", "X: a\r\nInjected: b", "u"), "--header", "line break");
-  REFUSED(ARGS("-H", "X: a\nb", "u"), "--header", "line break");
+  REFUSED(ARGS("-H", "X: a\r\nInjected: b", "u"), "--header", "CR or LF");
+  REFUSED(ARGS("-H", "X: a\nb", "u"), "--header", "CR or LF");
+}
+
+/* -H and a job file's "headers" share one rule (jobs_check_header_line):
+ * every control byte but tab is refused in the value, and the line is at
+ * most 64 KiB, with a one-line message naming the flag. */
+Test(cli_args_forms, headers_same_rule_as_job_files, .timeout = T_SHORT) {
+  struct cli_opts o;
+  PARSE_OK(&o, "-H", "X-A:\tb c", "-H", "X-B: caf\xc3\xa9", "u");
+  cli_args_free(&o);
+  static const char *const ctl[] = {"X: a\x01", "X: a\x1f", "X: a\x7f",
+                                    "X: \x1b[31mred", "X: a\x0b"};
+  for (size_t i = 0; i < sizeof(ctl) / sizeof(ctl[0]); i++) {
+    const char *args[] = {"-H", ctl[i], "u", NULL};
+    refused(args, "--header", "\"X\"", "control character", NULL);
+    struct cli_opts o2;
+    struct diag d;
+    parse_list(&o2, &d, args);
+    cli_args_free(&o2);
+    cr_assert_null(strpbrk(d.text, "\x01\x1f\x7f\x1b\x0b\n"),
+                   "raw control byte in '%s'", d.text);
+  }
+  size_t max = JOB_MAX_HEADER;
+  char *big = malloc(max + 2);
+  memcpy(big, "X-Big: ", 7);
+  memset(big + 7, 'v', max - 7);
+  big[max] = '\0'; /* exactly 64 KiB: accepted */
+  PARSE_OK(&o, "-H", big, "u");
+  cli_args_free(&o);
+  big[max] = 'v';
+  big[max + 1] = '\0';
+  REFUSED(ARGS("-H", big, "u"), "--header", "\"X-Big\"", "65536 bytes");
+  free(big);
+  /* the User-Agent is a header too */
+  REFUSED(ARGS("-A", "a\r\nX-Evil: 1", "u"), "--user-agent", "CR or LF");
+  REFUSED(ARGS("-A", "a\x01", "u"), "--user-agent", "control character");
+  PARSE_OK(&o, "-A", "jfetch-test/1.0 (tab\tok)", "u");
+  cli_args_free(&o);
 }
 
 /* ---- numbers, durations, sizes ------------------------------------------ */
@@ -684,8 +722,46 @@ Test(cli_args_shard, auto_without_environment, .timeout = T_SHORT) {
           "JOB_COMPLETION_INDEX");
   setenv("JOB_COMPLETION_INDEX", "", 1);
   REFUSED(ARGS("--shard", "auto/4", "u"), "neither");
-  setenv("JOB_COMPLETION_INDEX", "x1", 1);
-  REFUSED(ARGS("--shard", "auto/4", "u"), "neither");
+  clear_env();
+}
+
+/* A variable that is set but not a whole number is refused by name (it
+ * was read as far as its digits went, or skipped for the next one). */
+Test(cli_args_shard, auto_malformed_environment, .timeout = T_SHORT) {
+  static const char *const bad[] = {
+      "2x", "x1", "-1", "+1", " 1", "1 ", "1.5", "99999999999999999999999"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    clear_env();
+    setenv("SLURM_ARRAY_TASK_ID", "3", 1);
+    setenv("SLURM_ARRAY_TASK_COUNT", "8", 1);
+    setenv("SLURM_ARRAY_TASK_MIN", bad[i], 1);
+    REFUSED(ARGS("--shard", "auto", "u"), "--shard auto",
+            "SLURM_ARRAY_TASK_MIN=", "not a whole number");
+    unsetenv("SLURM_ARRAY_TASK_MIN");
+    setenv("SLURM_ARRAY_TASK_ID", bad[i], 1);
+    REFUSED(ARGS("--shard", "auto", "u"),
+            "SLURM_ARRAY_TASK_ID=", "not a whole number");
+    setenv("SLURM_ARRAY_TASK_ID", "3", 1);
+    setenv("SLURM_ARRAY_TASK_COUNT", bad[i], 1);
+    REFUSED(ARGS("--shard", "auto", "u"),
+            "SLURM_ARRAY_TASK_COUNT=", "not a whole number");
+    clear_env();
+    setenv("JOB_COMPLETION_INDEX", bad[i], 1);
+    REFUSED(ARGS("--shard", "auto/4", "u"),
+            "JOB_COMPLETION_INDEX=", "not a whole number");
+  }
+  /* the case of the report: MIN=2x was taken as 2, ID=3x got "neither" */
+  clear_env();
+  setenv("SLURM_ARRAY_TASK_ID", "3x", 1);
+  setenv("JOB_COMPLETION_INDEX", "1", 1);
+  REFUSED(ARGS("--shard", "auto/4", "u"), "SLURM_ARRAY_TASK_ID=\"3x\"");
+  /* an id below the array's first is an inconsistent environment */
+  clear_env();
+  setenv("SLURM_ARRAY_TASK_ID", "1", 1);
+  setenv("SLURM_ARRAY_TASK_MIN", "2", 1);
+  setenv("SLURM_ARRAY_TASK_COUNT", "4", 1);
+  REFUSED(ARGS("--shard", "auto", "u"), "SLURM_ARRAY_TASK_ID 1",
+          "below SLURM_ARRAY_TASK_MIN 2");
   clear_env();
 }
 

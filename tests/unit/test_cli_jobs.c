@@ -270,46 +270,53 @@ Test(jobs_check, long_url, .timeout = T_SHORT) {
   free(u);
 }
 
-Test(jobs_check, outputs, .timeout = T_SHORT) {
-  static const struct {
-    const char *path, *why;
-  } cases[] = {
-      {"a.txt", NULL},
-      {"dir/sub/file.bin", NULL},
-      {"...", NULL},
-      {"a..b/.c", NULL},
-      {"", "is empty"},
-      {"/etc/passwd", "is an absolute path"},
-      {"../x", "has a \"..\" component"},
-      {"a/../../x", "has a \"..\" component"},
-      {"a/..", "has a \"..\" component"},
-      {"./a", "has a \".\" component"},
-      {"a/./b", "has a \".\" component"},
-      {"a//b", "has an empty component (\"//\")"},
-      {"dir/", "ends with \"/\" (a file name is needed)"},
-      {"a\\b", "contains a backslash"},
-      {"..\\x", "contains a backslash"},
-      {"a\nb", "contains a control character"},
-      {"a\x7f", "contains a control character"},
+/* A job's "output" and a job file's "output_dir" go through the output
+ * module's one path rule (output_check_relpath), NAME_MAX per component
+ * included: the reader refuses what the writer could not create, with
+ * the file, line and column. */
+Test(jobs_json, output_paths_share_the_output_rule, .timeout = T_SHORT) {
+  char comp[300], in[800], want[800];
+  memset(comp, 'c', 256);
+  comp[256] = '\0';
+  snprintf(in, sizeof in, "[{\"url\":\"http://a\",\"output\":\"d/%s/x\"}]",
+           comp);
+  char *got = run(JOBS_JSON, in);
+  cr_expect_str_eq(got, "E F:1:29: job #0: \"output\" has a component longer "
+                        "than 255 bytes (a relative path under the output "
+                        "directory is needed)\n");
+  free(got);
+  comp[255] = '\0'; /* 255 bytes: a valid name */
+  snprintf(in, sizeof in, "[{\"url\":\"http://a\",\"output\":\"%s\"}]", comp);
+  snprintf(want, sizeof want, "0:1 http://a\n");
+  got = run(JOBS_JSON, in);
+  cr_expect_str_eq(got, want);
+  free(got);
+  static const char *const dirs[][2] = {
+      {"/abs", "is an absolute path"},
+      {"a/../..", "has a \"..\" component"},
+      {"out/", "ends with \"/\""},
+      {"a\\\\b", "contains a backslash"},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    const char *why = NULL;
-    int rc = jobs_check_output(cases[i].path, &why);
-    if (!cases[i].why) {
-      cr_expect_eq(rc, 0, "%s: %s", cases[i].path, why);
-    } else {
-      cr_expect_eq(rc, -1, "%s accepted", cases[i].path);
-      cr_expect_str_eq(why ? why : "(null)", cases[i].why, "%s", cases[i].path);
-    }
+  for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+    snprintf(in, sizeof in,
+             "{\"defaults\": {\"output_dir\": \"%s\"},\n"
+             " \"jobs\": [{\"url\": \"http://a/x\"}]}",
+             dirs[i][0]);
+    snprintf(want, sizeof want,
+             "OPEN F:1:29: defaults: \"output_dir\" %s (a job file may only "
+             "name a directory below the current one)\n",
+             dirs[i][1]);
+    got = run(JOBS_JSON, in);
+    cr_expect_str_eq(got, want, "output_dir %s: %s", dirs[i][0], got);
+    free(got);
   }
-  char *p = malloc(JOB_MAX_PATH + 2);
-  const char *why;
-  memset(p, 'a', JOB_MAX_PATH + 1);
-  p[JOB_MAX_PATH + 1] = '\0';
-  cr_expect_eq(jobs_check_output(p, &why), -1);
-  p[JOB_MAX_PATH] = '\0';
-  cr_expect_eq(jobs_check_output(p, &why), 0);
-  free(p);
+  memset(comp, 'c', 256);
+  comp[256] = '\0';
+  snprintf(in, sizeof in,
+           "{\"defaults\": {\"output_dir\": \"%s\"}, \"jobs\": []}", comp);
+  got = run(JOBS_JSON, in);
+  cr_expect_not_null(strstr(got, "longer than 255 bytes"), "%s", got);
+  free(got);
 }
 
 Test(jobs_check, headers, .timeout = T_SHORT) {
@@ -847,8 +854,8 @@ Test(jobs_json, unsafe_outputs, .timeout = T_SHORT) {
        "E F:1:29: job #0: \"output\" contains a backslash (a relative path "
        "under the output directory is needed)\n"},
       {"[{\"url\":\"http://a\",\"output\":\"dir/\"}]",
-       "E F:1:29: job #0: \"output\" ends with \"/\" (a file name is needed) "
-       "(a relative path under the output directory is needed)\n"},
+       "E F:1:29: job #0: \"output\" ends with \"/\" (a relative path "
+       "under the output directory is needed)\n"},
       {"[{\"url\":\"http://a\",\"output\":\"\"}]",
        "E F:1:29: job #0: \"output\" is empty (a relative path under the "
        "output directory is needed)\n"},

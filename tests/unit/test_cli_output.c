@@ -185,9 +185,9 @@ Test(output_relpath, refused, .timeout = T_SHORT) {
   rel_bad("a/./b", "\".\"");
   rel_bad("a/.", "\".\"");
   rel_bad(".", "\".\"");
-  rel_bad("a//b", "empty path component");
-  rel_bad("a/", "ends in '/'");
-  rel_bad("a/b/", "ends in '/'");
+  rel_bad("a//b", "has an empty component (\"//\")");
+  rel_bad("a/", "ends with \"/\"");
+  rel_bad("a/b/", "ends with \"/\"");
   rel_bad("a\\b", "backslash");
   rel_bad("..\\x", "backslash");
   rel_bad("a\nb", "control");
@@ -195,6 +195,18 @@ Test(output_relpath, refused, .timeout = T_SHORT) {
   rel_bad("a/\x1f/b", "control");
   rel_bad("a\x7f", "control");
   rel_bad("\tb", "control");
+}
+
+Test(output_relpath, whole_length, .timeout = T_SHORT) {
+  char *p = malloc(PATH_MAX + 2);
+  for (size_t i = 0; i < PATH_MAX + 1; i++)
+    p[i] = i % 100 == 99 ? '/' : 'a';
+  p[PATH_MAX + 1] = '\0';
+  rel_bad(p, "longer than 4096 bytes");
+  p[PATH_MAX] = '\0';
+  p[PATH_MAX - 1] = 'a';
+  rel_ok(p);
+  free(p);
 }
 
 Test(output_relpath, component_length, .timeout = T_SHORT) {
