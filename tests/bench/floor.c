@@ -16,11 +16,14 @@
  *           job starts, write per chunk, close when it ends (no .part);
  *   -O -    to stdout, write per chunk as it arrives;
  *   neither discarded (the write callback only counts the bytes).
+ * -b BYTES sets CURLOPT_BUFFERSIZE (libcurl's default is 16 KiB; jfetch
+ * uses 128 KiB for large bodies, so the runner gives the floor the same for
+ * them: otherwise the floor does 8 recv/write pairs where jfetch does 1).
  * A job fails on a curl error or an HTTP status >= 400; the failures are
  * counted, named on stderr, and make the exit status 1.  No retries, no
  * records, no progress: that is the point.
  *
- *   floor [-t THREADS] [-n HANDLES] [-o DIR | -O -] LIST
+ *   floor [-t THREADS] [-n HANDLES] [-b BYTES] [-o DIR | -O -] LIST
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -39,6 +42,7 @@ struct shared {
   enum sink sink;
   int dirfd;
   int handles;
+  long buffer; /* CURLOPT_BUFFERSIZE, 0: libcurl's default */
   long failed; /* under lock */
 };
 
@@ -143,6 +147,8 @@ static int slot_init(struct slot *s, struct shared *sh) {
   curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
+  if (sh->buffer)
+    curl_easy_setopt(s->easy, CURLOPT_BUFFERSIZE, sh->buffer);
   return 0;
 }
 
@@ -200,19 +206,21 @@ static void *worker(void *arg) {
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: floor [-t THREADS] [-n HANDLES] [-o DIR | -O -]"
-                  " LIST\n");
+  fprintf(stderr, "usage: floor [-t THREADS] [-n HANDLES] [-b BYTES]"
+                  " [-o DIR | -O -] LIST\n");
   return 2;
 }
 
 static int parse(int argc, char **argv, struct shared *sh, int *threads) {
   const char *dir = NULL;
   int c;
-  while ((c = getopt(argc, argv, "t:n:o:O:")) != -1) {
+  while ((c = getopt(argc, argv, "t:n:b:o:O:")) != -1) {
     if (c == 't')
       *threads = atoi(optarg);
     else if (c == 'n')
       sh->handles = atoi(optarg);
+    else if (c == 'b')
+      sh->buffer = atol(optarg);
     else if (c == 'o')
       dir = optarg;
     else if (c == 'O' && strcmp(optarg, "-") == 0)

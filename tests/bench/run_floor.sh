@@ -4,14 +4,21 @@
 #
 #   tests/bench/run_floor.sh                 # RUNS=5, the 1M list once
 #   RUNS=3 RUNS_1M=0 tests/bench/run_floor.sh
-#   WORKLOADS=a,e100k STRACE=0 tests/bench/run_floor.sh
+#   WORKLOADS=a,e100k SYSCALLS=0 tests/bench/run_floor.sh
 #
 # Workloads: a (5,000 x 4 KiB to files), b (200 x 1 MiB to files), e100k
 # and e1m (100,000 / 1,000,000 16-byte responses, bodies discarded).
 # Environment: RUNS (5), RUNS_1M (1; 0 leaves e1m out), WORKLOADS (all),
-# STRACE (1: one strace -f -c run per tool and workload, apart from the
-# timed runs; e1m is never straced), JFETCH, FLOOR (binaries; default: a
-# Release build in build-bench-floor/), RESULTS (tests/bench/results/floor.md).
+# SYSCALLS (3: that many counting runs per tool and workload, alternating,
+# apart from the timed runs, medians; 0: none; e1m is never counted),
+# JFETCH, FLOOR (binaries; default: a Release build in build-bench-floor/),
+# RESULTS (tests/bench/results/floor.md).
+#
+# Syscalls are counted with perf stat on the raw_syscalls:sys_enter and
+# syscalls:sys_enter_NAME tracepoints (and context switches), which barely
+# slow the run; where perf cannot use them, with strace -f -c, which slows
+# every syscall and so changes how completions batch up (it showed a third
+# of the eventfd wake-ups perf counts): the report says which was used.
 #
 # Each timed run is wrapped in /usr/bin/time -f '%e %U %S %M' (wall from
 # our own clock around it); medians over the runs; the tools alternate,
@@ -27,7 +34,7 @@ root=$(cd "$here/../.." && pwd)
 runs=${RUNS:-5}
 runs_1m=${RUNS_1M:-1}
 workloads=${WORKLOADS:-a,b,e100k,e1m}
-strace_on=${STRACE:-1}
+sys_runs=${SYSCALLS:-3}
 results=${RESULTS:-$here/results/floor.md}
 conc_threads=2
 conc_handles=32
@@ -49,8 +56,20 @@ nginx=$(command -v nginx || echo /usr/sbin/nginx)
 for b in "$jfetch" "$floor" "$nginx" /usr/bin/time; do
   [ -x "$b" ] || { log "missing: $b"; exit 2; }
 done
-[ "$strace_on" = 1 ] && ! command -v strace >/dev/null && {
-  log "strace missing (apt-get install strace, or STRACE=0)"; exit 2; }
+counter=none
+if [ "$sys_runs" -gt 0 ]; then
+  if perf stat -e raw_syscalls:sys_enter -o /dev/null true 2>/dev/null; then
+    counter=perf
+  elif command -v strace >/dev/null; then
+    counter=strace
+  else
+    log "neither perf (tracepoints) nor strace: no syscall counts"
+  fi
+fi
+sys_names="write read epoll_wait epoll_ctl poll futex openat close renameat
+  sendto recvfrom"
+perf_events=raw_syscalls:sys_enter,context-switches
+for n in $sys_names; do perf_events+=",syscalls:sys_enter_$n"; done
 
 # ---- scratch dir and nginx on tmpfs (stopped by pid on exit) ----------------
 tmp=$(mktemp -d -p /dev/shm floor.XXXXXX)
@@ -130,13 +149,14 @@ make_list() { # key kind jobs
   esac
 }
 
-cmd_of() { # tool kind list out: prints nothing, sets argv and sink
+cmd_of() { # tool kind list out bytes: sets argv and sink
   sink=/dev/null
   if [ "$1" = jfetch ]; then
     argv=("$jfetch" -q -j "$conc" -i "$3")
     if [ "$2" = files ]; then argv+=(-o "$4"); else argv+=(-O -); fi
   else
     argv=("$floor" -t "$conc_threads" -n "$conc_handles")
+    [ "$5" -ge 262144 ] && argv+=(-b 131072) # as jfetch's large bodies
     [ "$2" = files ] && argv+=(-o "$4")
     argv+=("$3")
   fi
@@ -157,7 +177,7 @@ raw="$tmp/raw.tsv"
 one_run() { # key kind jobs bytes tool rep
   local out="$tmp/out" tf="$tmp/time" t0 t1
   rm -rf "$out" && mkdir "$out"
-  cmd_of "$5" "$2" "$tmp/$1.list" "$out"
+  cmd_of "$5" "$2" "$tmp/$1.list" "$out" "$4"
   t0=$(date +%s.%N)
   timeout 900 /usr/bin/time -f '%e %U %S %M' -o "$tf" "${argv[@]}" >"$sink" \
     || { log "$5 on $1 exited $?"; exit 1; }
@@ -170,17 +190,27 @@ one_run() { # key kind jobs bytes tool rep
   rm -rf "$out"
 }
 
-sc="$tmp/strace.tsv"
+sc="$tmp/syscalls.tsv" # key tool rep name count (name total: all)
 : >"$sc"
-strace_run() { # key kind jobs tool
-  local out="$tmp/out" so="$tmp/strace.$1.$4"
+count_run() { # key kind jobs bytes tool rep
+  local out="$tmp/out" so="$tmp/count.$1.$5"
   rm -rf "$out" && mkdir "$out"
-  cmd_of "$4" "$2" "$tmp/$1.list" "$out"
-  strace -f -c -o "$so" "${argv[@]}" >"$sink" || { log "strace run failed"; exit 1; }
+  cmd_of "$5" "$2" "$tmp/$1.list" "$out" "$4"
+  if [ "$counter" = perf ]; then
+    perf stat -x, -e "$perf_events" -o "$so" -- "${argv[@]}" >"$sink" \
+      || { log "counting run failed"; exit 1; }
+    awk -F, -v k="$1" -v t="$5" -v r="$6" '$1 ~ /^[0-9]+$/ {
+        n = $3; sub(/^syscalls:sys_enter_/, "", n)
+        sub(/^raw_syscalls:sys_enter$/, "total", n)
+        print k "\t" t "\t" r "\t" n "\t" $1 }' "$so" >>"$sc"
+  else
+    strace -f -c -o "$so" "${argv[@]}" >"$sink" \
+      || { log "counting run failed"; exit 1; }
+    awk -v k="$1" -v t="$5" -v r="$6" '$1 ~ /^[0-9.]+$/ {
+        print k "\t" t "\t" r "\t" $NF "\t" $4 }' "$so" >>"$sc"
+  fi
   rm -rf "$out"
-  awk -v k="$1" -v t="$4" '$1 ~ /^[0-9.]+$/ { print k "\t" t "\t" $NF "\t" $4 }' \
-    "$so" >>"$sc"
-  log "strace $1 $4: $(tail -1 "$sc" | cut -f3-)"
+  log "syscalls $1 $5: $(grep -P "^$1\t$5\t$6\ttotal\t" "$sc" | cut -f5)"
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -196,8 +226,13 @@ for w in "${wls[@]}"; do
     if [ $((rep % 2)) = 1 ]; then order="jfetch floor"; else order="floor jfetch"; fi
     for tool in $order; do one_run "$key" "$kind" "$jobs" "$bytes" "$tool" "$rep"; done
   done
-  if [ "$strace_on" = 1 ] && [ "$key" != e1m ]; then
-    for tool in jfetch floor; do strace_run "$key" "$kind" "$jobs" "$tool"; done
+  if [ "$counter" != none ] && [ "$key" != e1m ]; then
+    for rep in $(seq "$sys_runs"); do
+      if [ $((rep % 2)) = 1 ]; then order="jfetch floor"; else order="floor jfetch"; fi
+      for tool in $order; do
+        count_run "$key" "$kind" "$jobs" "$bytes" "$tool" "$rep"
+      done
+    done
   fi
   rm -f "$tmp/$key.list"
 done
@@ -207,7 +242,7 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$root" diff --quiet HEAD -- src runtime 2>/dev/null || commit="$commit+dirty"
 cmdline="tests/bench/run_floor.sh"
-for v in RUNS RUNS_1M WORKLOADS STRACE; do
+for v in RUNS RUNS_1M WORKLOADS SYSCALLS; do
   [ -n "${!v:-}" ] && cmdline="$v=${!v} $cmdline"
 done
 mkdir -p "$(dirname "$results")"
@@ -221,11 +256,11 @@ runs = {}
 for line in open(raw):
     k, tool, rep, wall, u, s, m = line.rstrip("\n").split("\t")
     runs.setdefault((k, tool), []).append((float(wall), float(u) + float(s), int(m)))
-strace = {}
+counts = {}  # (key, tool) -> name -> [count per run]
 for line in open(sc):
-    k, tool, name, calls = line.rstrip("\n").split("\t")
-    strace.setdefault((k, tool), {})[name] = int(calls)
-strace = {kt: (c.pop("total"), ", ".join(f"{n} {v:,}" for n, v in sorted(c.items(), key=lambda x: -x[1])[:8])) for kt, c in strace.items()}
+    k, tool, rep, name, n = line.rstrip("\n").split("\t")
+    counts.setdefault((k, tool), {}).setdefault(name, []).append(int(n))
+counter = "$counter"
 med = statistics.median
 out = []
 w = out.append
@@ -237,11 +272,11 @@ w("- jfetch: $("$jfetch" --version | head -1) (Release, $commit); floor: tests/b
 w("- machine: nproc $(nproc), kernel $(uname -r); load average (1/5/15 min) before $load_before, after $load_after. The machine is shared with other engineers' builds and tests: the figures are noisy, which is why the tools alternate and medians are shown (min-max of the walls in brackets).")
 w("- server: nginx $("$nginx" -v 2>&1 | sed 's|.*/||'), tests/bench/peers/nginx.conf.in (127.0.0.1, one worker, sendfile, keepalive_requests 1000000, access_log off), data and outputs on tmpfs (/dev/shm). Server and client share the 2 cores; CPU counts the client only.")
 w("- jfetch: \`jfetch -q -j $conc -i LIST -o OUT\` (files: NAME.part, then rename to NAME), \`jfetch -q -j $conc -i LIST -O - > /dev/null\` (discard: jfetch has no discard mode; -O - holds each body in memory and writes it to stdout, so it does one write(2) a job more than the floor); default --threads (one per CPU, 2 here)")
-w("- floor: \`floor -t $conc_threads -n $conc_handles -o OUT LIST\` (files: openat NAME, write per chunk, close; no .part), \`floor -t $conc_threads -n $conc_handles LIST\` (discard: the write callback drops the bytes): 2 threads x 32 reused easy handles = $conc transfers at once, as jfetch -j $conc")
-w("- wall from the runner's clock around \`/usr/bin/time -f '%e %U %S %M'\`, which gives CPU (user+sys) and peak RSS; syscalls from one separate \`strace -f -c\` run per tool (not timed; e1m not straced)")
+w("- floor: \`floor -t $conc_threads -n $conc_handles -o OUT LIST\` (files: openat NAME, write per chunk, close; no .part), \`floor -t $conc_threads -n $conc_handles LIST\` (discard: the write callback drops the bytes), plus \`-b 131072\` (CURLOPT_BUFFERSIZE) for (b), the receive buffer jfetch picks for large bodies: 2 threads x 32 reused easy handles = $conc transfers at once, as jfetch -j $conc")
+w("- wall from the runner's clock around \`/usr/bin/time -f '%e %U %S %M'\`, which gives CPU (user+sys) and peak RSS; syscalls and context switches: medians of $sys_runs separate counting runs per tool (not timed; e1m not counted), with " + ("\`perf stat\` on the raw_syscalls:sys_enter and syscalls:sys_enter_* tracepoints" if counter == "perf" else "\`strace -f -c\` (it slows every syscall, which changes how completions batch up: the wake-up counts are too low)") + "; the counts vary a lot from run to run (they depend on how completions batch up), min-max in brackets")
 w("")
-w("| workload | tool | runs | median wall s | CPU s | CPU µs/job | peak RSS MiB | syscalls/job |")
-w("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+w("| workload | tool | runs | median wall s | CPU s | CPU µs/job | peak RSS MiB | syscalls/job | context switches/job |")
+w("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 ratios = []
 for k, (title, kind, jobs, by) in defs.items():
     res = {}
@@ -251,10 +286,16 @@ for k, (title, kind, jobs, by) in defs.items():
             continue
         walls = [x[0] for x in r]
         wall, cpu, rss = med(walls), med(x[1] for x in r), med(x[2] for x in r)
-        st = strace.get((k, tool))
-        spj = st[0] / jobs if st else None
+        c = counts.get((k, tool), {})
+        def per_job(name):
+            v = c.get(name)
+            if not v:
+                return None, "-"
+            return med(v) / jobs, f"{med(v) / jobs:.2f} [{min(v) / jobs:.2f}-{max(v) / jobs:.2f}]"
+        spj, spj_s = per_job("total")
+        _, cs_s = per_job("context-switches")
         res[tool] = (wall, cpu, rss, spj)
-        w(f"| {title} | {tool} | {len(r)} | {wall:.3f} [{min(walls):.2f}-{max(walls):.2f}] | {cpu:.2f} | {cpu / jobs * 1e6:.1f} | {rss / 1024:.1f} | {'%.2f' % spj if spj is not None else '-'} |")
+        w(f"| {title} | {tool} | {len(r)} | {wall:.3f} [{min(walls):.2f}-{max(walls):.2f}] | {cpu:.2f} | {cpu / jobs * 1e6:.1f} | {rss / 1024:.1f} | {spj_s} | {cs_s} |")
     if len(res) == 2:
         j, f = res["jfetch"], res["floor"]
         d = (f"{j[3] - f[3]:+.2f}" if j[3] is not None and f[3] is not None else "-")
@@ -265,12 +306,14 @@ w("")
 w("| workload | wall | CPU | peak RSS | syscalls/job, jfetch − floor |")
 w("| --- | ---: | ---: | ---: | ---: |")
 out.extend(ratios)
-if strace:
+if counts:
     w("")
-    w("Most frequent syscalls (strace -f -c, calls in the whole run):")
+    w("Syscalls per job by name (medians of the counting runs" + ("; perf counts only the names listed, the rest is in the total" if counter == "perf" else "") + "):")
     w("")
-    for (k, tool), (tot, top) in strace.items():
-        w(f"- {defs[k][0]}, {tool}: {tot:,} calls; {top}")
+    for (k, tool), c in counts.items():
+        jobs = defs[k][2]
+        items = sorted(((n, med(v) / jobs) for n, v in c.items() if n not in ("total", "context-switches")), key=lambda x: -x[1])
+        w(f"- {defs[k][0]}, {tool}: " + ", ".join(f"{n} {v:.2f}" for n, v in items if v >= 0.005))
 w("")
 w("Raw runs (workload, tool, repetition, wall s, user s, sys s, max RSS KiB):")
 w("")
