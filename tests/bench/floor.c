@@ -14,6 +14,8 @@
  * list.  Bodies go, by mode:
  *   -o DIR  to DIR/NAME, NAME the URL's last path segment: openat when the
  *           job starts, write per chunk, close when it ends (no .part);
+ *           with -r, to DIR/NAME.part, renamed to NAME when the job ends
+ *           well (jfetch's promise, so its cost can be told apart);
  *   -O -    to stdout, write per chunk as it arrives;
  *   neither discarded (the write callback only counts the bytes).
  * -b BYTES sets CURLOPT_BUFFERSIZE (libcurl's default is 16 KiB; jfetch
@@ -23,7 +25,7 @@
  * counted, named on stderr, and make the exit status 1.  No retries, no
  * records, no progress: that is the point.
  *
- *   floor [-t THREADS] [-n HANDLES] [-b BYTES] [-o DIR | -O -] LIST
+ *   floor [-t THREADS] [-n HANDLES] [-b BYTES] [-o DIR [-r] | -O -] LIST
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -43,6 +45,7 @@ struct shared {
   int dirfd;
   int handles;
   long buffer; /* CURLOPT_BUFFERSIZE, 0: libcurl's default */
+  int rename;  /* -r: write NAME.part, rename to NAME */
   long failed; /* under lock */
 };
 
@@ -52,6 +55,7 @@ struct slot {
   int fd;
   char *url; /* getline's buffer, reused */
   size_t cap;
+  char part[512]; /* -r: NAME.part of the current job */
 };
 
 static int write_all(int fd, const char *p, size_t n) {
@@ -97,6 +101,12 @@ static int open_output(struct slot *s) {
     s->fd = STDOUT_FILENO;
   if (s->sh->sink != SINK_FILES)
     return 0;
+  if (s->sh->rename) {
+    if ((size_t)snprintf(s->part, sizeof s->part, "%s.part", name) >=
+        sizeof s->part)
+      return errno = ENAMETOOLONG, -1;
+    name = s->part;
+  }
   s->fd = openat(s->sh->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
                  0644);
   return s->fd < 0 ? -1 : 0;
@@ -123,16 +133,33 @@ static int start(CURLM *m, struct slot *s) {
   return 0;
 }
 
+/* -r: NAME.part becomes NAME (on success) or goes. */
+static int commit(struct slot *s, int ok) {
+  size_t n = strlen(s->part) - strlen(".part");
+  char name[sizeof s->part];
+  memcpy(name, s->part, n);
+  name[n] = '\0';
+  if (ok)
+    return renameat(s->sh->dirfd, s->part, s->sh->dirfd, name);
+  unlinkat(s->sh->dirfd, s->part, 0);
+  return 0;
+}
+
 static void finish(CURLM *m, struct slot *s, CURLcode rc) {
   long code = 0;
+  int files = s->sh->sink == SINK_FILES, ok = 0;
   curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
   curl_multi_remove_handle(m, s->easy);
-  if (s->sh->sink == SINK_FILES && close(s->fd) < 0 && rc == CURLE_OK)
+  if (files && close(s->fd) < 0 && rc == CURLE_OK)
     fail(s, strerror(errno));
   else if (rc != CURLE_OK)
     fail(s, curl_easy_strerror(rc));
   else if (code >= 400)
     fail(s, "HTTP error status");
+  else
+    ok = 1;
+  if (files && s->sh->rename && commit(s, ok) < 0)
+    fail(s, strerror(errno));
   s->fd = -1;
 }
 
@@ -207,18 +234,20 @@ static void *worker(void *arg) {
 
 static int usage(void) {
   fprintf(stderr, "usage: floor [-t THREADS] [-n HANDLES] [-b BYTES]"
-                  " [-o DIR | -O -] LIST\n");
+                  " [-o DIR [-r] | -O -] LIST\n");
   return 2;
 }
 
 static int parse(int argc, char **argv, struct shared *sh, int *threads) {
   const char *dir = NULL;
   int c;
-  while ((c = getopt(argc, argv, "t:n:b:o:O:")) != -1) {
+  while ((c = getopt(argc, argv, "t:n:b:o:O:r")) != -1) {
     if (c == 't')
       *threads = atoi(optarg);
     else if (c == 'n')
       sh->handles = atoi(optarg);
+    else if (c == 'r')
+      sh->rename = 1;
     else if (c == 'b')
       sh->buffer = atol(optarg);
     else if (c == 'o')

@@ -158,6 +158,7 @@ cmd_of() { # tool kind list out bytes: sets argv and sink
     argv=("$floor" -t "$conc_threads" -n "$conc_handles")
     [ "$5" -ge 262144 ] && argv+=(-b 131072) # as jfetch's large bodies
     [ "$2" = files ] && argv+=(-o "$4")
+    [ "$1" = floor-rename ] && argv+=(-r)
     argv+=("$3")
   fi
 }
@@ -213,6 +214,13 @@ count_run() { # key kind jobs bytes tool rep
   log "syscalls $1 $5: $(grep -P "^$1\t$5\t$6\ttotal\t" "$sc" | cut -f5)"
 }
 
+order() { # kind rep: the tools, rotated by the repetition
+  local t=(jfetch floor)
+  [ "$1" = files ] && t+=(floor-rename)
+  local n=${#t[@]} i
+  for i in $(seq 0 $((n - 1))); do echo "${t[$(((i + $2) % n))]}"; done
+}
+
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 IFS=, read -ra wls <<<"$workloads"
 for w in "${wls[@]}"; do
@@ -223,13 +231,11 @@ for w in "${wls[@]}"; do
   make_list "$key" "$kind" "$jobs"
   log "$title: $n repetitions"
   for rep in $(seq "$n"); do
-    if [ $((rep % 2)) = 1 ]; then order="jfetch floor"; else order="floor jfetch"; fi
-    for tool in $order; do one_run "$key" "$kind" "$jobs" "$bytes" "$tool" "$rep"; done
+    for tool in $(order "$kind" "$rep"); do one_run "$key" "$kind" "$jobs" "$bytes" "$tool" "$rep"; done
   done
   if [ "$counter" != none ] && [ "$key" != e1m ]; then
     for rep in $(seq "$sys_runs"); do
-      if [ $((rep % 2)) = 1 ]; then order="jfetch floor"; else order="floor jfetch"; fi
-      for tool in $order; do
+      for tool in $(order "$kind" "$rep"); do
         count_run "$key" "$kind" "$jobs" "$bytes" "$tool" "$rep"
       done
     done
@@ -272,7 +278,7 @@ w("- jfetch: $("$jfetch" --version | head -1) (Release, $commit); floor: tests/b
 w("- machine: nproc $(nproc), kernel $(uname -r); load average (1/5/15 min) before $load_before, after $load_after. The machine is shared with other engineers' builds and tests: the figures are noisy, which is why the tools alternate and medians are shown (min-max of the walls in brackets).")
 w("- server: nginx $("$nginx" -v 2>&1 | sed 's|.*/||'), tests/bench/peers/nginx.conf.in (127.0.0.1, one worker, sendfile, keepalive_requests 1000000, access_log off), data and outputs on tmpfs (/dev/shm). Server and client share the 2 cores; CPU counts the client only.")
 w("- jfetch: \`jfetch -q -j $conc -i LIST -o OUT\` (files: NAME.part, then rename to NAME), \`jfetch -q -j $conc -i LIST -O - > /dev/null\` (discard: jfetch has no discard mode; -O - holds each body in memory and writes it to stdout, so it does one write(2) a job more than the floor); default --threads (one per CPU, 2 here)")
-w("- floor: \`floor -t $conc_threads -n $conc_handles -o OUT LIST\` (files: openat NAME, write per chunk, close; no .part), \`floor -t $conc_threads -n $conc_handles LIST\` (discard: the write callback drops the bytes), plus \`-b 131072\` (CURLOPT_BUFFERSIZE) for (b), the receive buffer jfetch picks for large bodies: 2 threads x 32 reused easy handles = $conc transfers at once, as jfetch -j $conc")
+w("- floor: \`floor -t $conc_threads -n $conc_handles -o OUT LIST\` (files: openat NAME, write per chunk, close; no .part), \`floor -t $conc_threads -n $conc_handles LIST\` (discard: the write callback drops the bytes), plus \`-b 131072\` (CURLOPT_BUFFERSIZE) for (b), the receive buffer jfetch picks for large bodies: 2 threads x 32 reused easy handles = $conc transfers at once, as jfetch -j $conc; floor-rename (file workloads): the same with \`-r\`, writing NAME.part and renaming it to NAME as jfetch does, so that jfetch's cost beyond its .part promise can be read off")
 w("- wall from the runner's clock around \`/usr/bin/time -f '%e %U %S %M'\`, which gives CPU (user+sys) and peak RSS; syscalls and context switches: medians of $sys_runs separate counting runs per tool (not timed; e1m not counted), with " + ("\`perf stat\` on the raw_syscalls:sys_enter and syscalls:sys_enter_* tracepoints" if counter == "perf" else "\`strace -f -c\` (it slows every syscall, which changes how completions batch up: the wake-up counts are too low)") + "; the counts vary a lot from run to run (they depend on how completions batch up), min-max in brackets")
 w("")
 w("| workload | tool | runs | median wall s | CPU s | CPU µs/job | peak RSS MiB | syscalls/job | context switches/job |")
@@ -280,7 +286,7 @@ w("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 ratios = []
 for k, (title, kind, jobs, by) in defs.items():
     res = {}
-    for tool in ("floor", "jfetch"):
+    for tool in ("floor", "floor-rename", "jfetch"):
         r = runs.get((k, tool))
         if not r:
             continue
@@ -296,15 +302,19 @@ for k, (title, kind, jobs, by) in defs.items():
         _, cs_s = per_job("context-switches")
         res[tool] = (wall, cpu, rss, spj)
         w(f"| {title} | {tool} | {len(r)} | {wall:.3f} [{min(walls):.2f}-{max(walls):.2f}] | {cpu:.2f} | {cpu / jobs * 1e6:.1f} | {rss / 1024:.1f} | {spj_s} | {cs_s} |")
-    if len(res) == 2:
+    if "jfetch" in res and "floor" in res:
         j, f = res["jfetch"], res["floor"]
         d = (f"{j[3] - f[3]:+.2f}" if j[3] is not None and f[3] is not None else "-")
-        ratios.append(f"| {title} | {j[0] / f[0]:.2f} | {j[1] / f[1]:.2f} | {j[2] / f[2]:.2f} | {d} |")
+        ratios.append(f"| {title} | floor | {j[0] / f[0]:.2f} | {j[1] / f[1]:.2f} | {j[2] / f[2]:.2f} | {d} |")
+    if "floor-rename" in res and "jfetch" in res:
+        j, f = res["jfetch"], res["floor-rename"]
+        d = (f"{j[3] - f[3]:+.2f}" if j[3] is not None and f[3] is not None else "-")
+        ratios.append(f"| {title} | floor-rename | {j[0] / f[0]:.2f} | {j[1] / f[1]:.2f} | {j[2] / f[2]:.2f} | {d} |")
 w("")
 w("jfetch ÷ floor (goal of issue 15 on (a) and (e): wall ≤ 1.05, CPU ≤ 1.10, syscalls/job ≤ floor + 1.2):")
 w("")
-w("| workload | wall | CPU | peak RSS | syscalls/job, jfetch − floor |")
-w("| --- | ---: | ---: | ---: | ---: |")
+w("| workload | jfetch ÷ | wall | CPU | peak RSS | syscalls/job, jfetch − that |")
+w("| --- | --- | ---: | ---: | ---: | ---: |")
 out.extend(ratios)
 if counts:
     w("")
