@@ -20,7 +20,8 @@
  *   neither discarded (the write callback only counts the bytes).
  * -b BYTES sets CURLOPT_BUFFERSIZE (libcurl's default is 16 KiB; jfetch
  * uses 128 KiB for large bodies, so the runner gives the floor the same for
- * them: otherwise the floor does 8 recv/write pairs where jfetch does 1).
+ * them: otherwise the floor does 8 recv() where jfetch does 1; libcurl
+ * hands bodies to the write callback 16 KiB at a time either way).
  * A job fails on a curl error or an HTTP status >= 400; the failures are
  * counted, named on stderr, and make the exit status 1.  No retries, no
  * records, no progress: that is the point.

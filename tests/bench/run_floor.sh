@@ -17,12 +17,14 @@
 # Syscalls are counted with perf stat on the raw_syscalls:sys_enter and
 # syscalls:sys_enter_NAME tracepoints (and context switches), which barely
 # slow the run; where perf cannot use them, with strace -f -c, which slows
-# every syscall and so changes how completions batch up (it showed a third
-# of the eventfd wake-ups perf counts): the report says which was used.
+# every syscall and so changes how completions batch up (it saw a fifth of
+# the eventfd wake-ups perf counts): the report says which was used.
 #
 # Each timed run is wrapped in /usr/bin/time -f '%e %U %S %M' (wall from
-# our own clock around it); medians over the runs; the tools alternate,
-# the first of a pair changing every repetition.  Every run must exit 0;
+# our own clock around it); medians over the runs; the tools (jfetch,
+# floor, and for file workloads floor-rename: floor -r, NAME.part renamed
+# to NAME as jfetch does) alternate in an order rotated every repetition.
+# Every run must exit 0;
 # file runs are checked for the exact file count and byte total.  The table
 # is written to RESULTS; anything from the line "## Where jfetch's extra
 # cost goes" on in an existing RESULTS is kept (the profile, written by
