@@ -318,6 +318,17 @@ w("")
 w("| workload | jfetch ÷ | wall | CPU | peak RSS | syscalls/job, jfetch − that |")
 w("| --- | --- | ---: | ---: | ---: | ---: |")
 out.extend(ratios)
+rss = {kt: med(x[2] for x in r) for kt, r in runs.items()}
+if ("e100k", "jfetch") in rss and ("e1m", "jfetch") in rss:
+    w("")
+    parts = []
+    for tool in ("jfetch", "floor"):
+        a, b = rss.get(("e100k", tool)), rss.get(("e1m", tool))
+        if a and b:
+            parts.append(f"{tool} {a / 1024:.1f} → {b / 1024:.1f} MiB ({(b - a) * 1024 / 900000:+.1f} B per extra job)")
+    w("Peak RSS from 100,000 to 1,000,000 jobs (goal: ≤ 16 B per extra job): " + "; ".join(parts) + ".")
+w("")
+w("Reading the figures: server and client share the 2 cores, and other work on the machine comes and goes (see the load average), so the walls swing between repetitions (the brackets) and the wall ratios say less than the CPU per job, which is steadier. Syscall and context-switch counts depend on how completions batch up and vary from run to run too.")
 if counts:
     w("")
     w("Syscalls per job by name (medians of the counting runs" + ("; perf counts only the names listed, the rest is in the total" if counter == "perf" else "") + "):")
