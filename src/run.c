@@ -451,7 +451,10 @@ static void copy_spool(struct job_run *run) {
 }
 
 static void record(struct ctx *c, struct job_run *run) {
-  bool held = progress_hold(c->prog); /* no bar glued to what follows */
+  bool to_stdout = c->o->json || c->o->format ||
+                   (run->res.outcome == OUT_OK && c->cfg.spool);
+  /* no bar glued to what goes to stdout */
+  bool held = to_stdout && progress_hold(c->prog);
   if (run->res.outcome == OUT_OK && c->cfg.spool)
     copy_spool(run);
   report_record(c->rep, run);
