@@ -125,8 +125,9 @@ static unsigned width(int fd) {
   return 80;
 }
 
-/* The fields of a frame, left to right; drop is the order in which they
- * go when the line is too wide (0: kept always). */
+/* The fields of a frame, left to right.  drop_rank: when the line is too
+ * wide, rank 1 goes first, then 2, ...; rank 0 is never dropped (jobs,
+ * failed, cancelled: what a narrow terminal must still show). */
 enum { F_JOBS, F_BYTES, F_RATE, F_ETA, F_ACTIVE, F_FAILED, F_CANCELLED, F_N };
 static const unsigned drop_rank[F_N] = {0, 2, 3, 4, 1, 0, 0};
 
