@@ -18,7 +18,9 @@ colours ignored) and the screen is checked:
             counts the cancelled jobs apart from the failed ones
             (failed 0) and says interrupted;
   body      one URL whose body streams to that terminal: no bar drawn
-            into the body.
+            into the body;
+  columns   --progress bar with stderr on a pipe: $COLUMNS=40 is the
+            width (TIOCGWINSZ has no terminal to ask).
 
 Exit 0 when every check holds, 1 otherwise (each failure printed).  Every
 process started dies with this script (PDEATHSIG) and is killed by pid.
@@ -251,6 +253,27 @@ def check_body(jf, url, work):
     print(f"body: exit {st}, {len(frames(out))} frames")
 
 
+def check_columns_env(jf, url, work):
+    """--progress bar with stderr on no terminal: the width is $COLUMNS."""
+    urls = [f"{url}/delay/100/bytes/5000/c{i}.bin" for i in range(8)]
+    env = {k: v for k, v in os.environ.items()
+           if k != "CI" and not k.startswith("JFETCH_")}
+    env["COLUMNS"] = "40"
+    p = subprocess.run([jf, "--progress", "bar", "-j", "2", "-o", "out"] +
+                       urls, cwd=work, env=env, stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=30,
+                       preexec_fn=die_with_parent)
+    where = "COLUMNS=40 (stderr a pipe)"
+    fr = frames(p.stderr)
+    if p.returncode != 0 or len(fr) < 2:
+        ERRS.append(f"{where}: exit {p.returncode}, {len(fr)} frames")
+    for f in fr:
+        if len(f) > 39 or "failed 0" not in f:
+            ERRS.append(f"{where}: frame of {len(f)} columns: {f!r}")
+    print(f"columns: {len(fr)} frames, widest "
+          f"{max(map(len, fr)) if fr else 0} columns")
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
@@ -259,7 +282,7 @@ def main():
     work = tempfile.mkdtemp(prefix="jfetch-tty-")
     try:
         for check in (check_records, check_narrow, check_interrupt,
-                      check_body):
+                      check_body, check_columns_env):
             d = os.path.join(work, check.__name__)
             os.mkdir(d)
             check(jf, url, d)
