@@ -66,10 +66,10 @@ complete -c jfetch -l no-progress -d 'No live progress display'
 complete -c jfetch -s O -l output -r -F -d 'One job\'s body to FILE (- : all to stdout)'
 complete -c jfetch -s o -l output-dir -x -a '(__fish_complete_directories)' -d 'Save files under DIR (default .)'
 complete -c jfetch -l progress -x -a 'bar plain none' -d 'Live bar or a line per job'
-complete -c jfetch -s q -l quiet -d 'No progress and no summary; errors only'
+complete -c jfetch -s q -l quiet -d 'No progress or summary; a line per failed job'
 complete -c jfetch -l report -x -a '(__jfetch_report)' -d 'Write a JUnit XML or JSON report (repeatable)'
 complete -c jfetch -l skip-existing -d 'Skip jobs whose file already exists'
-complete -c jfetch -s v -l verbose -d 'A line per attempt (retries, waits, statuses)'
+complete -c jfetch -s v -l verbose -d 'A line per attempt on stderr (also with -q)'
 complete -c jfetch -s w -l write-out -x -d 'A line per job on stdout (format string)'
 
 # HTTP

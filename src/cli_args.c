@@ -128,7 +128,7 @@ static const struct opt opts_table[] = {
     {"progress", 0, O_PROGRESS, "bar|plain|none", G_OUTPUT,
      "live bar or a line per job (default: tty: bar)"},
     {"quiet", 'q', O_QUIET, NULL, G_OUTPUT,
-     "no progress and no summary; errors only"},
+     "no progress or summary; a line per failed job"},
     {"report", 0, O_REPORT, "junit|json=FILE", G_OUTPUT,
      "write a JUnit XML or JSON report (repeatable)"},
     {"retries", 0, O_RETRIES, "N", G_RETRY,
@@ -152,7 +152,7 @@ static const struct opt opts_table[] = {
     {"user-agent", 'A', O_USER_AGENT, "STRING", G_HTTP,
      "User-Agent header (default jfetch/VERSION)"},
     {"verbose", 'v', O_VERBOSE, NULL, G_OUTPUT,
-     "a line per attempt (retries, waits, statuses)"},
+     "a line per attempt on stderr (also with -q)"},
     {"version", 0, O_VERSION, NULL, G_INFO,
      "show versions and features, and exit"},
     {"write-out", 'w', O_WRITE_OUT, "FORMAT", G_OUTPUT, "the same as --format"},
@@ -369,7 +369,7 @@ static int apply(const struct opt *o, char *v, struct cli_opts *c,
                       "'%s'",
                       v);
     return 0;
-  case O_QUIET: c->verbosity = -1; return 0;
+  case O_QUIET: c->quiet = true; return 0;
   case O_VERBOSE: c->verbosity = 1; return 0;
   case O_REPORT:
     if (strncmp(v, "junit=", 6) && strncmp(v, "json=", 5))
@@ -692,7 +692,9 @@ void cli_args_free(struct cli_opts *c) {
 
 void cli_args_help(FILE *f) {
   fputs("Usage: jfetch [OPTIONS] [URL...]\n"
-        "Fetch many URLs concurrently and report every job's outcome.\n",
+        "Fetch many URLs concurrently and report every job's outcome.\n"
+        "One URL and none of -o, -O, -i, --jobs: the body goes to stdout,\n"
+        "followed by its --format/-w or --json record (as curl -w).\n",
         f);
   for (int g = 0; g < G_COUNT; g++) {
     fprintf(f, "\n%s:\n", group_title[g]);

@@ -51,7 +51,8 @@ struct cli_opts {
   uint64_t limit_rate;     /* --limit-rate, bytes/s; 0: none */
   unsigned per_host;       /* --per-host; 0: no limit */
   int progress;            /* PROGRESS_*: --progress, --no-progress */
-  int verbosity;           /* -1 quiet (-q), 0, 1 verbose (-v) */
+  int verbosity;           /* 1 with -v: a line per attempt */
+  bool quiet;              /* -q: no progress, no summary (-v apart) */
   const char *reports[8];  /* --report KIND=FILE, as given */
   size_t nreports;
   const char *format;        /* --format / -w: a line per job on stdout */

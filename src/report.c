@@ -21,7 +21,8 @@
  * through redact_url: the password never leaves the request.
  *
  * The summary keeps the first MAX_LISTED failures (one line each) and
- * counts the rest.
+ * counts the rest.  With -q there is no summary: every failure gets its
+ * line on stderr as its record is made (cfg.failures).
  */
 #include "report.h"
 #include "redact.h"
@@ -478,13 +479,13 @@ static void write_format(const struct report *r, FILE *f,
 /* ---- recording
  * -------------------------------------------------------------------- */
 
-static void remember(struct report *r, const struct job_run *run) {
-  if (r->nlisted >= MAX_LISTED)
-    return;
+/* A failed job in one line: outcome, index, id, URL, kind and cause.
+ * Malloc'd (the caller frees), NULL when out of memory. */
+static char *failure_line(const struct job_run *run) {
   const struct job_result *res = &run->res;
   char *line = NULL, *own;
   const char *url = redact_url(run->job.url, &own);
-  int n = asprintf(&line, "  %-9s #%" PRIu64 "%s%s%s %s: %s%s%s",
+  int n = asprintf(&line, "%-9s #%" PRIu64 "%s%s%s %s: %s%s%s",
                    outcome_names[res->outcome], run->job.index,
                    run->job.id ? " (" : "", run->job.id ? run->job.id : "",
                    run->job.id ? ")" : "", url,
@@ -492,8 +493,24 @@ static void remember(struct report *r, const struct job_run *run) {
                    res->error ? ": " : "", res->error ? res->error : "");
   free(own);
   if (n < 0)
+    return NULL;
+  return line;
+}
+
+static void remember(struct report *r, const struct job_run *run) {
+  if (r->cfg.failures) {
+    /* -q: every failure now, in one write, instead of the summary's list */
+    char *line = failure_line(run);
+    if (line)
+      fprintf(r->cfg.failures, "jfetch: %s\n", line);
+    free(line);
     return;
-  r->listed[r->nlisted++] = line;
+  }
+  if (r->nlisted >= MAX_LISTED)
+    return;
+  char *line = failure_line(run);
+  if (line)
+    r->listed[r->nlisted++] = line;
 }
 
 void report_record(struct report *r, const struct job_run *run) {
@@ -708,7 +725,7 @@ void report_summary(const struct report *r, FILE *f, double wall_s) {
           ", %" PRIu64 " failed, %" PRIu64 " panicked, %" PRIu64 " cancelled\n",
           r->n.app_error, r->n.panicked, r->n.cancelled);
   for (size_t i = 0; i < r->nlisted; i++)
-    fprintf(f, "%s\n", r->listed[i]);
+    fprintf(f, "  %s\n", r->listed[i]);
   uint64_t bad = total - r->n.ok;
   if (bad > r->nlisted)
     fprintf(f, "  ... and %" PRIu64 " more (--json lists every job)\n",

@@ -19,6 +19,7 @@ struct report_cfg {
   const char *path_base;     /* output dir as the user named it, or NULL */
   const char *stdout_path;   /* "-" when bodies go to stdout, or a -O file */
   unsigned shard_k, shard_n; /* shard_n 0: not sharded */
+  FILE *failures; /* -q: a line per failed job here at once, or NULL */
 };
 
 struct report *report_create(const struct report_cfg *cfg);

@@ -294,13 +294,13 @@ static int input_error(struct ctx *c, const struct diag *d) {
 }
 
 /* Bodies go to stdout: -O -, or one URL argument and nothing else
- * naming where files go (curl's habit). */
+ * naming where files go (curl's habit).  --format/-w and --json do not
+ * change that: as with curl -w, the body comes first, then the record. */
 static bool stdout_mode(const struct cli_opts *o) {
   if (o->output && !strcmp(o->output, "-"))
     return true;
-  /* the implicit form only when stdout is free for the body */
   return !o->output && !o->output_dir && o->nurls == 1 && !o->input_file &&
-         !o->jobs_file && !o->json && !o->format;
+         !o->jobs_file;
 }
 
 /* -O FILE (not "-"): one named file, whatever the jobs' URLs say. */
@@ -585,11 +585,19 @@ static void copy_spool(struct job_run *run) {
 }
 
 static void record(struct ctx *c, struct job_run *run) {
+  bool to_stdout = c->o->json || c->o->format ||
+                   (run->res.outcome == OUT_OK && c->cfg.spool);
+  /* no bar glued to what goes to stdout */
+  bool held = to_stdout && progress_hold(c->prog);
   if (run->res.outcome == OUT_OK && c->cfg.spool)
     copy_spool(run);
   report_record(c->rep, run);
   c->unflushed = true;
   progress_job_done(c->prog, run);
+  if (held) {
+    report_flush(c->rep);
+    progress_release(c->prog);
+  }
   /* once stopping, a second signal exits at once: keep nothing buffered */
   if (c->stop)
     report_flush(c->rep);
@@ -673,6 +681,7 @@ static void spawn_ready(struct ctx *c) {
 
 static void stop_now(struct ctx *c, enum stop why) {
   c->stop = why;
+  progress_stop(c->prog, why == STOP_DEADLINE ? "deadline" : "interrupted");
   rt_joinset_abort_all(c->set);
   /* stdin may never end: stop reading it (the run no longer waits for the
    * reader, which may sit in read() until the process exits); files are
@@ -827,6 +836,7 @@ static void setup_output(struct ctx *c, uint64_t total, struct report_cfg *rc) {
   rc->format = o->format;
   rc->shard_k = o->shard_k;
   rc->shard_n = o->shard_n;
+  rc->failures = o->quiet ? stderr : NULL;
   if (to_stdout) {
     c->cfg.spool = !(c->validated && total == 1);
     rc->stdout_path = "-";
@@ -958,6 +968,18 @@ static int exit_status(struct ctx *c) {
   return n.app_error ? EXIT_APP_ERRORS : EXIT_ALL_OK;
 }
 
+/* A body streamed straight to stdout (one job, not spooled) is written by
+ * a worker, where the bar cannot step aside for it: on the terminal the
+ * bar is on, the default is then no bar. */
+static int progress_mode(const struct ctx *c) {
+  const struct cli_opts *o = c->o;
+  int mode = progress_mode_resolve(o->progress, o->quiet, o->verbosity > 0);
+  if (mode == PROGRESS_BAR && o->progress == PROGRESS_AUTO && stdout_mode(o) &&
+      !c->cfg.spool && progress_same_tty())
+    return PROGRESS_NONE;
+  return mode;
+}
+
 /* Prepares everything before the runtime starts.  -1: bad input. */
 static int prepare(struct ctx *c, struct diag *d) {
   struct report_cfg rc;
@@ -978,8 +1000,7 @@ static int prepare(struct ctx *c, struct diag *d) {
       return -1;
   c->total = c->validated ? total : 0;
   c->prog =
-      progress_create(progress_mode_resolve(c->o->progress, c->o->verbosity),
-                      progress_color(), c->total, &c->live);
+      progress_create(progress_mode(c), progress_color(), c->total, &c->live);
   fill_cfg(c);
   return c->prog ? 0 : -1;
 }
@@ -1113,7 +1134,7 @@ int run_main(const struct cli_opts *o, bool *abandoned) {
       if (c->stop == STOP_BAD_INPUT)
         fprintf(stderr, "jfetch: %s\n", c->feed.err.text);
       status = exit_status(c);
-      if (o->verbosity >= 0)
+      if (!o->quiet)
         report_summary(c->rep, stderr, wall);
       if (report_close(c->rep, wall, status) < 0 && status == EXIT_ALL_OK)
         status = EXIT_APP_ERRORS;

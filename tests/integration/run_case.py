@@ -73,7 +73,9 @@ and every signal in "signals" was sent.
                      {"json": M} | {"regex": R} | {"pieces_any_order":
                      [piece, ...]} (the stdout is every piece, each whole,
                      in some order; a piece is {"pattern": N}, {"text": T}
-                     or {"www": P})
+                     or {"www": P}) | {"starts_with": piece, "rest": S} (the
+                     stdout begins with that piece, and what follows it
+                     matches the stdout spec S: a body, then a record)
   "stderr_contains": [T, ...]; "stderr_not_contains": [T, ...]
   "stderr_regex":    [R, ...] (re.search, MULTILINE)
   "stderr_lines":    exact number of lines on stderr
@@ -553,6 +555,13 @@ def check_stdout(spec, out, www, errs):
             match(spec["json"], doc, "stdout", errs)
         except ValueError as e:
             errs.append(f"stdout: not JSON ({e}): {bytes(out[:300])!r}")
+    if "starts_with" in spec:
+        head = piece_bytes(spec["starts_with"], www)
+        if not out.startswith(head):
+            errs.append(f"stdout: does not start with the {len(head)}-byte "
+                        f"piece ({first_diff(out[:len(head)], head)})")
+        else:
+            check_stdout(spec.get("rest", {}), out[len(head):], www, errs)
     if "pieces_any_order" in spec:
         pieces = [piece_bytes(pc, www) for pc in spec["pieces_any_order"]]
         if not concat_any_order(bytes(out), pieces):

@@ -32,6 +32,7 @@ import collections
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -190,9 +191,12 @@ def phase2(jfetch, base, tmp, fails):
             f.write("%s/delay/%d/bytes/%d/g%d.bin\n" %
                     (base, 100 + i % 5 * 50, 1000 + i, i))
     out = os.path.join(tmp, "iout")
+    # stderr to a file, not a pipe: -q writes a line per cancelled job
+    # there, more than a pipe holds while stdout is read to its end
+    errf = open(os.path.join(tmp, "int.err"), "w+b")
     p = subprocess.Popen([jfetch, "-i", lst, "-o", out, "--json", "-q",
                           "-j", "50"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
+                         stderr=errf)
     lines = []
     while len(lines) < 100:  # interrupt once 100 jobs are done
         line = p.stdout.readline()
@@ -203,8 +207,10 @@ def phase2(jfetch, base, tmp, fails):
     # read on through the same buffered reader: communicate() would read
     # the raw pipe and lose what readline() already buffered
     rest = p.stdout.read()
-    p.stderr.read()
     p.wait(timeout=60)
+    errf.seek(0)
+    err_lines = errf.read().decode("utf-8", "replace").splitlines()
+    errf.close()
     lines += rest.splitlines()
     recs = {}
     for line in lines:
@@ -217,6 +223,12 @@ def phase2(jfetch, base, tmp, fails):
         fails.append("interrupt: exit %d, expected 130" % p.returncode)
     if sorted(recs) != list(range(n)):
         fails.append("interrupt: %d records for %d jobs" % (len(recs), n))
+    bad = sum(1 for r in recs.values() if r["outcome"] != "ok")
+    named = [ln for ln in err_lines if re.match(r"jfetch: cancelled +#\d+ ",
+                                                ln)]
+    if len(named) != bad:  # -q: one line per job that did not succeed
+        fails.append("interrupt: -q named %d failed jobs on stderr, %d "
+                     "failed" % (len(named), bad))
     for i, r in recs.items():
         f = os.path.join(out, "g%d.bin" % i)
         if r["outcome"] == "ok":

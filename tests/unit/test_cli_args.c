@@ -309,10 +309,36 @@ Test(cli_args_forms, value_forms, .timeout = T_SHORT) {
   cli_args_free(&o);
 }
 
+/* -q and -v are two axes, as curl's -s and -v: -q takes away the
+ * progress and the summary, -v adds a line per attempt; their order does
+ * not matter (the last one used to win). */
+Test(cli_args_forms, quiet_and_verbose_are_independent, .timeout = T_SHORT) {
+  const char *forms[][3] = {{"-qv", NULL},
+                            {"-vq", NULL},
+                            {"-q", "-v"},
+                            {"-v", "-q"},
+                            {"--verbose", "--quiet"}};
+  for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+    struct cli_opts o;
+    if (forms[i][1])
+      PARSE_OK(&o, forms[i][0], forms[i][1], "u");
+    else
+      PARSE_OK(&o, forms[i][0], "u");
+    cr_assert(o.quiet, "%s %s: quiet", forms[i][0], forms[i][1]);
+    cr_assert_eq(o.verbosity, 1, "%s %s: verbose", forms[i][0], forms[i][1]);
+    cli_args_free(&o);
+  }
+  struct cli_opts o;
+  PARSE_OK(&o, "-q", "u");
+  cr_assert(o.quiet);
+  cr_assert_eq(o.verbosity, 0);
+  cli_args_free(&o);
+}
+
 Test(cli_args_forms, bundled_flags, .timeout = T_SHORT) {
   struct cli_opts o;
   PARSE_OK(&o, "-qk", "u");
-  cr_assert_eq(o.verbosity, -1);
+  cr_assert(o.quiet);
   cr_assert(o.insecure);
   cr_assert_eq(o.nurls, 1);
   cli_args_free(&o);
@@ -817,10 +843,7 @@ Test(cli_args_misc, progress_values, .timeout = T_SHORT) {
   cr_assert_eq(o.progress, PROGRESS_BAR, "the last one wins");
   cli_args_free(&o);
   PARSE_OK(&o, "-q", "u");
-  cr_assert_eq(o.verbosity, -1);
-  cli_args_free(&o);
-  PARSE_OK(&o, "-q", "-v", "u");
-  cr_assert_eq(o.verbosity, 1);
+  cr_assert(o.quiet);
   cli_args_free(&o);
   REFUSED(ARGS("--progress", "fancy", "u"), "--progress", "'fancy'");
   REFUSED(ARGS("--progress", "", "u"), "--progress");
