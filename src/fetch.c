@@ -6,8 +6,8 @@
  *   2. open NAME.part under the output directory (with --continue keeping
  *      what it holds), or spool (memory, then a file), or standard output;
  *      build the
- *      easy handle; if a sha256 must be checked and the .part already has
- *      bytes, hash them first on the blocking pool;
+ *      easy handle; if digests must be checked and the .part already has
+ *      bytes, hash them first (a step at a time, yielding between steps);
  *   3. attempts: take a --per-host slot, then a -j slot (when tasks can
  *      outnumber them), run the transfer on this worker's multi handle,
  *      give both slots back, classify; a transient failure (fetch_transient)
@@ -16,7 +16,8 @@
  *      allow.  An attempt after a partial body asks for the rest with a
  *      Range (If-Range on the ETag when there was one); a server that
  *      answers 200 instead gets the file rewritten from the start;
- *   4. verify the sha256 computed while the body streamed in;
+ *   4. verify the digests (sha256, sha512, md5: digest.c) computed while
+ *      the body streamed in;
  *   5. on success rename NAME.part to NAME; otherwise remove NAME.part.
  * The drop function releases whatever is still held, whatever the task's
  * fate: slots are given back, a cancelled job keeps its .part (for a later
@@ -35,8 +36,8 @@
  */
 #include "fetch.h"
 
+#include "digest.h"
 #include "progress.h"
-#include "sha256.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -76,15 +77,13 @@ struct fetch {
   bool ranged;   /* this attempt asked for a Range */
   bool range_ok; /* ... and the server answered 206 */
   bool too_big;
-  bool hashing;
-  struct sha256 sha;
+  digest *dg; /* the job's digests, or NULL */
   char etag[256];
   uint64_t range_total; /* from a 416's Content-Range: bytes star/N */
   bool hold_host, hold_slot;
   bool active;      /* counted in progress_live.active */
   uint64_t wake_at; /* backoff timer */
   uint32_t rnd;
-  uint64_t hash_off; /* hashing a resumed .part's prefix */
   bool yielded;
   int diag;
   bool diag_armed;
@@ -246,9 +245,7 @@ static int restart_output(struct fetch *st) {
       (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0))
     return -1;
   st->written = 0;
-  if (st->hashing)
-    sha256_init(&st->sha);
-  return 0;
+  return st->dg ? digest_reset(st->dg) : 0;
 }
 
 /* Stdout with several jobs: each body is kept until its job ends, in
@@ -338,8 +335,10 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud) {
     st->write_errno = errno;
     return 0; /* CURLE_WRITE_ERROR */
   }
-  if (st->hashing)
-    sha256_update(&st->sha, p, n);
+  if (st->dg && digest_update(st->dg, p, n) < 0) {
+    st->write_errno = EIO;
+    return 0;
+  }
   st->written += n;
   st->attempt_bytes += n;
   atomic_fetch_add_explicit(&st->run->cfg->live->bytes, n,
@@ -585,9 +584,10 @@ static int prepare(struct fetch *st) {
     st->diag = DIAG_PANIC;
   else if (fetch_job_listed(cfg->hang_ids, j))
     st->diag = DIAG_HANG;
-  st->hashing = j->has_sha256;
-  if (st->hashing)
-    sha256_init(&st->sha);
+  if (j->digests && digest_create(j->digests, &st->dg) < 0) {
+    fail(st, "other", fmt("out of memory setting up the digests"));
+    return -1;
+  }
   if (open_output(st) < 0)
     return -1;
   if (build_easy(st) < 0) {
@@ -606,27 +606,16 @@ static int prepare(struct fetch *st) {
 #define HASH_STEP (1u << 20)
 
 static int hash_step(struct fetch *st) {
-  uint8_t buf[65536];
-  uint64_t stop = st->hash_off + HASH_STEP;
+  uint64_t from = digest_length(st->dg), stop = from + HASH_STEP;
   if (stop > st->written)
     stop = st->written;
-  while (st->hash_off < stop) {
-    size_t want = stop - st->hash_off < sizeof(buf)
-                      ? (size_t)(stop - st->hash_off)
-                      : sizeof(buf);
-    ssize_t n = pread(st->f.fd, buf, want, (off_t)st->hash_off);
-    if (n <= 0) {
-      if (n < 0 && errno == EINTR)
-        continue;
-      fail(st, "io",
-           fmt("cannot read the existing %s.part: %s", st->run->rel,
-               n ? strerror(errno) : "it shrank"));
-      return -1;
-    }
-    sha256_update(&st->sha, buf, (size_t)n);
-    st->hash_off += (uint64_t)n;
+  if (digest_fd_range(st->dg, st->f.fd, from, stop) < 0) {
+    fail(st, "io",
+         fmt("cannot read the existing %s.part: %s", st->run->rel,
+             errno == ENODATA ? "it shrank" : strerror(errno)));
+    return -1;
   }
-  return st->hash_off < st->written;
+  return stop < st->written;
 }
 
 /* ---- attempts
@@ -811,17 +800,25 @@ static void report_attempt(struct fetch *st, uint64_t wake_at) {
 
 static void verify(struct fetch *st) {
   const struct job *j = &st->run->job;
-  if (!st->hashing || st->run->res.outcome != OUT_OK)
+  uint8_t got[DIGEST_ALGS][DIGEST_MAX];
+  if (!st->dg || st->run->res.outcome != OUT_OK)
     return;
-  uint8_t got[32];
-  sha256_final(&st->sha, got);
-  if (!memcmp(got, j->sha256, 32))
+  if (digest_final(st->dg, got) < 0) {
+    fail(st, "other", fmt("the digest could not be computed (libcrypto)"));
     return;
-  char want_hex[65], got_hex[65];
-  sha256_hex(j->sha256, want_hex);
-  sha256_hex(got, got_hex);
-  fail(st, "checksum",
-       fmt("sha256 mismatch: expected %s, got %s", want_hex, got_hex));
+  }
+  for (int a = 0; a < DIGEST_ALGS; a++) {
+    size_t n = digest_size(a);
+    if (!(j->digests >> a & 1) || !memcmp(got[a], j->digest[a], n))
+      continue;
+    char want_hex[DIGEST_HEX_MAX], got_hex[DIGEST_HEX_MAX];
+    digest_hex(j->digest[a], n, want_hex);
+    digest_hex(got[a], n, got_hex);
+    fail(st, "checksum",
+         fmt("%s mismatch: expected %s, got %s", digest_name(a), want_hex,
+             got_hex));
+    return;
+  }
 }
 
 static void finish(struct fetch *st) {
@@ -850,7 +847,7 @@ static int fetch_poll(rt_cx *cx, void *p, void **out) {
   st->t0 = rt_now();
   if (skip_existing(st) || prepare(st) < 0)
     goto done;
-  while (st->hashing && st->hash_off < st->written) {
+  while (st->dg && digest_length(st->dg) < st->written) {
     if ((st->rc = hash_step(st)) < 0)
       goto end;
     RT_AWAIT(st->pc, rt_yield_now(cx, &st->yielded));
@@ -899,6 +896,7 @@ static void fetch_drop(void *p) {
   easy_put(st->run->cfg->easy, st->easy);
   curl_slist_free_all(st->hdrs);
   curl_slist_free_all(st->range);
+  digest_destroy(st->dg);
 }
 
 const rt_task_type fetch_task_type = {"fetch", fetch_poll, fetch_drop, NULL};
