@@ -160,8 +160,7 @@ void digest_hex(const uint8_t *bytes, size_t n, char *out) {
   out[2 * n] = '\0';
 }
 
-int digest_parse_hex(enum digest_alg a, const char *s, size_t n,
-                     uint8_t *out) {
+int digest_parse_hex(enum digest_alg a, const char *s, size_t n, uint8_t *out) {
   if (n != 2 * algs[a].size)
     return -1;
   for (size_t i = 0; i < algs[a].size; i++) {

@@ -55,7 +55,6 @@ int digest_fd_range(digest *d, int fd, uint64_t from, uint64_t to);
 /* Lower-case hex of n bytes into out[2n+1]. */
 void digest_hex(const uint8_t *bytes, size_t n, char *out);
 /* Exactly 2*digest_size(a) hex digits (either case) into out: 0, or -1. */
-int digest_parse_hex(enum digest_alg a, const char *s, size_t n,
-                     uint8_t *out);
+int digest_parse_hex(enum digest_alg a, const char *s, size_t n, uint8_t *out);
 
 #endif
