@@ -5,8 +5,7 @@
  *   1. --skip-existing: a final file already there ends the job (skipped);
  *   2. open NAME.part under the output directory (with --continue keeping
  *      what it holds), or spool (memory, then a file), or standard output;
- *      build the
- *      easy handle;
+ *      build the easy handle;
  *   3. attempts: take a --per-host slot, then a -j slot (when tasks can
  *      outnumber them), run the transfer on this worker's multi handle,
  *      give both slots back, classify; a transient failure (fetch_transient)

@@ -138,7 +138,9 @@ git -C "$root" diff --quiet HEAD -- src runtime 2>/dev/null || commit="$commit+d
   echo "$(openssl version | cut -d' ' -f1-2), $("$nginx" -v 2>&1 | cut -d' ' -f3)."
   echo "One $size_mib MiB file from nginx on 127.0.0.1 (tmpfs) to tmpfs; medians of $runs"
   echo "runs, the jfetch ways alternating in a rotating order; CPU is user+sys of the"
-  echo "process. The references hash the same file from tmpfs."
+  echo "process. The references hash the same file from tmpfs. Load average at the"
+  echo "end: $(cut -d' ' -f1-3 /proc/loadavg) (wall far above CPU for the references"
+  echo "means other work shared the cores)."
   echo
   echo "| command | wall (s) | CPU (s) | wall / plain |"
   echo "|---|---:|---:|---:|"
