@@ -3,7 +3,10 @@
 #
 #   tests/bench/run_checksum.sh              # RUNS=5, a 256 MiB file
 #   RUNS=9 SIZE_MIB=1024 tests/bench/run_checksum.sh
+#   COMPARE=/path/to/other/jfetch tests/bench/run_checksum.sh
 #
+# COMPARE adds the same four ways for another jfetch binary (another
+# commit's build), alternating with this one's.
 # Builds jfetch (Release) in build-bench-checksum/, writes SIZE_MIB of
 # random bytes on tmpfs (/dev/shm), serves them with its own nginx
 # (tests/bench/peers/nginx.conf.in: 127.0.0.1, a free port, one worker,
@@ -95,6 +98,12 @@ declare -A cmd=(
   [ref_openssl_sha512]="openssl dgst -sha512 $file"
   [ref_openssl_md5]="openssl dgst -md5 $file"
 )
+if [ -n "${COMPARE:-}" ]; then
+  for w in plain sha256 sha512 md5; do
+    names+=("cmp_$w")
+    cmd[cmp_$w]="${cmd[$w]/#$jfetch/$COMPARE}"
+  done
+fi
 refs=(ref_sha256sum ref_openssl_sha256 ref_sha512sum ref_openssl_sha512
   ref_md5sum ref_openssl_md5)
 declare -A walls cpus
@@ -141,6 +150,7 @@ git -C "$root" diff --quiet HEAD -- src runtime 2>/dev/null || commit="$commit+d
   echo "process. The references hash the same file from tmpfs. Load average at the"
   echo "end: $(cut -d' ' -f1-3 /proc/loadavg) (wall far above CPU for the references"
   echo "means other work shared the cores)."
+  [ -n "${COMPARE:-}" ] && echo "COMPARE is $COMPARE."
   echo
   echo "| command | wall (s) | CPU (s) | wall / plain |"
   echo "|---|---:|---:|---:|"
@@ -150,6 +160,8 @@ git -C "$root" diff --quiet HEAD -- src runtime 2>/dev/null || commit="$commit+d
     case $w in
       plain) label="jfetch" ;;
       ref_*) label="${w#ref_}"; label="${label/openssl_/openssl dgst -}" ;;
+      cmp_plain) label="COMPARE" ;;
+      cmp_*) label="COMPARE --checksum ${w#cmp_}=HEX" ;;
       *) label="jfetch --checksum $w=HEX" ;;
     esac
     ratio=$(awk -v a="$mw" -v b="$plain_wall" 'BEGIN {printf "%.2f", a / b}')
