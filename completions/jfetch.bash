@@ -75,8 +75,10 @@ _jfetch_value() {
             fi
             ;;
         --checksum)
-            if [[ $cur != sha256=* ]]; then
-                COMPREPLY=($(compgen -W 'sha256=' -- "$cur"))
+            if [[ $cur == @(sha256|sha512|md5)=* ]]; then
+                _jfetch_files "${cur#*=}"
+            else
+                COMPREPLY=($(compgen -W 'sha256= sha512= md5=' -- "$cur"))
                 [[ ${#COMPREPLY[@]} -gt 0 ]] && compopt -o nospace 2>/dev/null
                 _jfetch_files "$cur"
             fi

@@ -22,12 +22,18 @@ function __jfetch_report
     end
 end
 
-# --checksum sha256=HEX|FILE
+# --checksum ALGO=HEX|[ALGO=]FILE
 function __jfetch_checksum
     set -l tok (commandline -ct)
     set -l tok (string replace -r -- '^--checksum=' '' $tok)
-    if not string match -q -- 'sha256=*' $tok
-        printf '%s\t%s\n' 'sha256=' 'one digest for every job'
+    if string match -qr -- '^(sha256|sha512|md5)=' $tok
+        set -l algo (string replace -r -- '=.*' '=' $tok)
+        for p in (__fish_complete_path (string replace -r -- '^[^=]*=' '' $tok))
+            printf '%s%s\n' $algo $p
+        end
+    else
+        printf '%s\t%s\n' 'sha256=' 'SHA-256 digest or list' \
+            'sha512=' 'SHA-512 digest or list' 'md5=' 'MD5 digest or list'
         __fish_complete_path $tok
     end
 end
@@ -55,7 +61,7 @@ complete -c jfetch -l speed-time -x -d '... after this long (a timeout)'
 complete -c jfetch -l timeout -x -d 'Give up on an attempt after this long'
 
 # Output and results
-complete -c jfetch -l checksum -x -a '(__jfetch_checksum)' -d 'Verify bodies: one digest, or a sha256sum list'
+complete -c jfetch -l checksum -x -a '(__jfetch_checksum)' -d 'Verify sha256/sha512/md5: a digest or *sum file'
 complete -c jfetch -s c -l continue -d 'Resume from an existing NAME.part'
 complete -c jfetch -l create-dirs -d 'Create the directories an output path names'
 complete -c jfetch -l format -x -d 'A line per job on stdout, e.g. %{id} %{path}'

@@ -10,7 +10,7 @@ set -euo pipefail
 # groff, xmllint and the shells let the docs and report tests check for
 # real (they skip with a message without them).
 pkgs=(build-essential cmake pkg-config git ca-certificates
-      libcurl4-openssl-dev libev-dev libcjson-dev libcriterion-dev
+      libcurl4-openssl-dev libssl-dev libev-dev libcjson-dev libcriterion-dev
       nginx-light openssl curl python3 clang clang-format libclang-rt-14-dev
       valgrind groff-base man-db libxml2-utils bash-completion zsh fish)
 if [ "${1:-}" = --only ]; then

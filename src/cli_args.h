@@ -46,7 +46,7 @@ struct cli_opts {
   bool skip_existing;      /* --skip-existing */
   bool do_fsync;           /* --fsync */
   bool create_dirs;        /* --create-dirs */
-  const char *checksum;    /* --checksum: sha256=HEX or a SHA256SUMS file */
+  const char *checksum;    /* --checksum: ALGO=HEX, [ALGO=]FILE */
   uint64_t max_filesize;   /* --max-filesize; 0: none */
   uint64_t limit_rate;     /* --limit-rate, bytes/s; 0: none */
   unsigned per_host;       /* --per-host; 0: no limit */

@@ -5,9 +5,7 @@
  *   1. --skip-existing: a final file already there ends the job (skipped);
  *   2. open NAME.part under the output directory (with --continue keeping
  *      what it holds), or spool (memory, then a file), or standard output;
- *      build the
- *      easy handle; if a sha256 must be checked and the .part already has
- *      bytes, hash them first on the blocking pool;
+ *      build the easy handle;
  *   3. attempts: take a --per-host slot, then a -j slot (when tasks can
  *      outnumber them), run the transfer on this worker's multi handle,
  *      give both slots back, classify; a transient failure (fetch_transient)
@@ -16,7 +14,8 @@
  *      allow.  An attempt after a partial body asks for the rest with a
  *      Range (If-Range on the ETag when there was one); a server that
  *      answers 200 instead gets the file rewritten from the start;
- *   4. verify the sha256 computed while the body streamed in;
+ *   4. verify the digests (sha256, sha512, md5: digest.c) computed while
+ *      the body streamed in (see "hashing" below);
  *   5. on success rename NAME.part to NAME; otherwise remove NAME.part.
  *      An accepted 304, 204 or 205 has no body: NAME stays as it was (a
  *      304 says the copy there is current) and only the .part goes.
@@ -35,6 +34,22 @@
  * responses (a 404 page) are not written; --max-filesize is enforced on
  * bytes actually received, not only on Content-Length.
  *
+ * Hashing.  A body going to a .part is hashed from the file, behind the
+ * writes, on the blocking pool: once HASH_BATCH bytes wait unhashed (a
+ * resumed prefix counts), on_body hands [hashed, written) to a batch and
+ * goes on receiving; the next batch starts when that one is done.  So the
+ * worker only writes, and the hash runs on the other core at the same
+ * time (hashing in the write callback made a 256 MiB download with
+ * sha512 take 1.7 times as long; see tests/bench/results/checksum.md).
+ * After the last attempt the task awaits the batch in flight and hashes
+ * what is left, in one more batch or inline when under HASH_BATCH.  The
+ * batch owns the digest while it runs; the batch state is shared with the
+ * task by a reference count, with its own dup of the .part's fd, so a
+ * task cancelled mid-batch frees nothing the batch still reads.  A
+ * restart (the server ignored our Range) while a batch runs marks the
+ * digest stale; it is reset when the batch is back.  Bodies that go to
+ * standard output or the spool are hashed in the write callback.
+ *
  * Diagnostics: a job named in JFETCH_PANIC_JOB pauses its transfer at the
  * first chunk of body and wakes its task, which then calls rt_panic with
  * the transfer still in flight; one in JFETCH_HANG_JOB pauses the same way
@@ -42,8 +57,8 @@
  */
 #include "fetch.h"
 
+#include "digest.h"
 #include "progress.h"
-#include "sha256.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -84,16 +99,17 @@ struct fetch {
   bool ranged;   /* this attempt asked for a Range */
   bool range_ok; /* ... and the server answered 206 */
   bool too_big;
-  bool hashing;
-  struct sha256 sha;
+  digest *dg;            /* the job's digests, or NULL */
+  struct hash_batch *hb; /* hashing from the .part (f_open), or NULL */
+  rt_handle *hb_job;     /* the batch in flight, or NULL */
+  bool hash_stale;       /* restarted while a batch ran: reset when back */
+  int hash_errno;        /* a batch could not read the .part */
   char etag[256];
   uint64_t range_total; /* from a 416's Content-Range: bytes star/N */
   bool hold_host, hold_slot;
   bool active;      /* counted in progress_live.active */
   uint64_t wake_at; /* backoff timer */
   uint32_t rnd;
-  uint64_t hash_off; /* hashing a resumed .part's prefix */
-  bool yielded;
   int diag;
   bool diag_armed;
   bool panicking;
@@ -262,9 +278,11 @@ static int restart_output(struct fetch *st) {
       (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) < 0))
     return -1;
   st->written = 0;
-  if (st->hashing)
-    sha256_init(&st->sha);
-  return 0;
+  if (st->hb_job) {
+    st->hash_stale = true;
+    return 0;
+  }
+  return st->dg ? digest_reset(st->dg) : 0;
 }
 
 /* Stdout with several jobs: each body is kept until its job ends, in
@@ -308,12 +326,127 @@ static int spool_write(struct job_run *run, const char *p, size_t n) {
   return 0;
 }
 
+/* A body in a .part is hashed by reading the file back (below); one
+ * written elsewhere (stdout, the spool, a device or FIFO given with -O)
+ * cannot be read back and is hashed as it is written. */
+static bool hashed_from_file(const struct fetch *st) {
+  return st->f_open && !st->f.direct;
+}
+
 static int write_out(struct fetch *st, const char *p, size_t n) {
   if (st->f_open)
     return output_file_write(&st->f, p, n);
   if (st->run->cfg->spool)
     return spool_write(st->run, p, n);
   return output_write_all(st->out_fd, p, n);
+}
+
+/* ---- hashing behind the writes ---------------------------------------------
+ */
+
+#define HASH_BATCH (1u << 20) /* unhashed bytes that start a batch */
+
+/* Shared by the task and its batch in flight; the last to let go frees
+ * it.  The task touches dg, from and to only while no batch runs. */
+struct hash_batch {
+  atomic_int refs;
+  int fd; /* a dup of the .part's */
+  digest *dg;
+  uint64_t from, to;
+  int err; /* errno of a failed read, or 0 */
+};
+
+static void hash_batch_unref(struct hash_batch *b) {
+  if (!b || atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) != 1)
+    return;
+  close(b->fd);
+  digest_destroy(b->dg);
+  free(b);
+}
+
+static void *hash_batch_run(void *arg) {
+  struct hash_batch *b = arg;
+  b->err = digest_fd_range(b->dg, b->fd, b->from, b->to) < 0 ? errno : 0;
+  hash_batch_unref(b);
+  return NULL;
+}
+
+/* The batch is back (joined or seen finished): take its outcome. */
+static void hash_collect(struct fetch *st) {
+  if (st->hash_stale) {
+    st->hash_stale = false; /* the file was cut under the batch */
+    if (digest_reset(st->dg) < 0)
+      st->hash_errno = EIO;
+  } else if (st->hb->err && !st->hash_errno) {
+    st->hash_errno = st->hb->err;
+  }
+}
+
+static int hash_share(struct fetch *st) {
+  struct hash_batch *b = calloc(1, sizeof(*b));
+  if (!b || (b->fd = fcntl(st->f.fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+    free(b);
+    return -1;
+  }
+  atomic_init(&b->refs, 1);
+  b->dg = st->dg; /* the batch state owns the digest from now on */
+  st->hb = b;
+  return 0;
+}
+
+/* Hashes [hashed, written) of the .part: on the blocking pool if it is
+ * HASH_BATCH or more (or, with all, anything), else leaves it for later.
+ * A batch that cannot be spawned is done here, on the worker. */
+static void hash_behind(struct fetch *st, bool all) {
+  if (st->hb_job) {
+    if (!rt_handle_is_finished(st->hb_job))
+      return;
+    rt_handle_detach(st->hb_job);
+    st->hb_job = NULL;
+    hash_collect(st);
+  }
+  uint64_t from = digest_length(st->dg);
+  if (st->hash_errno || from >= st->written ||
+      (!all && st->written - from < HASH_BATCH))
+    return;
+  if (!st->hb && hash_share(st) < 0) {
+    st->hash_errno = ENOMEM;
+    return;
+  }
+  st->hb->from = from;
+  st->hb->to = st->written;
+  atomic_fetch_add_explicit(&st->hb->refs, 1, memory_order_relaxed);
+  if (rt_spawn_blocking(hash_batch_run, st->hb, &st->hb_job) != 0) {
+    st->hb_job = NULL;
+    hash_batch_run(st->hb); /* drops the reference taken above */
+    hash_collect(st);
+  }
+}
+
+/* After the last attempt: 0 when every byte of the .part is hashed, else
+ * RT_PENDING while a batch runs. */
+static int hash_done(rt_cx *cx, struct fetch *st) {
+  for (;;) {
+    if (st->hb_job) {
+      rt_join j;
+      if (rt_handle_join(cx, st->hb_job, &j) == RT_PENDING)
+        return RT_PENDING;
+      st->hb_job = NULL;
+      if (j.status != RT_JOIN_OK)
+        st->hash_errno = EIO;
+      rt_join_clear(&j);
+      hash_collect(st);
+    }
+    uint64_t from = digest_length(st->dg);
+    if (st->hash_errno || from >= st->written)
+      return 0;
+    if (st->written - from < HASH_BATCH) {
+      if (digest_fd_range(st->dg, st->f.fd, from, st->written) < 0)
+        st->hash_errno = errno;
+      return 0;
+    }
+    hash_behind(st, true);
+  }
 }
 
 /* ---- libcurl callbacks (run inside socket_action on the task's worker) ----
@@ -325,7 +458,8 @@ static int first_chunk(struct fetch *st) {
   curl_easy_getinfo(st->easy, CURLINFO_RESPONSE_CODE, &status);
   st->checked_status = true;
   st->range_ok = st->ranged && status == 206;
-  if (st->ranged && !st->range_ok && restart_output(st) < 0)
+  /* a 416's page is no body: the .part may be whole already (classify) */
+  if (st->ranged && !st->range_ok && status != 416 && restart_output(st) < 0)
     return -1;
   st->discard = !st->range_ok && !fetch_status_expected(&st->run->job, status);
   return 0;
@@ -354,9 +488,13 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud) {
     st->write_errno = errno;
     return 0; /* CURLE_WRITE_ERROR */
   }
-  if (st->hashing)
-    sha256_update(&st->sha, p, n);
+  if (st->dg && !hashed_from_file(st) && digest_update(st->dg, p, n) < 0) {
+    st->write_errno = EIO;
+    return 0;
+  }
   st->written += n;
+  if (st->dg && hashed_from_file(st))
+    hash_behind(st, false);
   st->attempt_bytes += n;
   atomic_fetch_add_explicit(&st->run->cfg->live->bytes, n,
                             memory_order_relaxed);
@@ -626,46 +764,15 @@ static int prepare(struct fetch *st) {
     st->diag = DIAG_PANIC;
   else if (fetch_job_listed(cfg->hang_ids, j))
     st->diag = DIAG_HANG;
-  st->hashing = j->has_sha256;
-  if (st->hashing)
-    sha256_init(&st->sha);
+  if (j->digests && digest_create(j->digests, &st->dg) < 0) {
+    fail(st, "other", fmt("out of memory setting up the digests"));
+    return -1;
+  }
   if (build_easy(st) < 0) {
     fail(st, "other", fmt("out of memory setting up the transfer"));
     return -1;
   }
   return 0;
-}
-
-/* ---- hashing a resumed .part ------------------------------------------------
- */
-
-/* Hashes up to HASH_STEP more bytes of the .part's existing prefix; the
- * poll yields between steps, so a large prefix never holds the worker for
- * long.  1 if more remains, 0 when done, -1 on a read error. */
-#define HASH_STEP (1u << 20)
-
-static int hash_step(struct fetch *st) {
-  uint8_t buf[65536];
-  uint64_t stop = st->hash_off + HASH_STEP;
-  if (stop > st->written)
-    stop = st->written;
-  while (st->hash_off < stop) {
-    size_t want = stop - st->hash_off < sizeof(buf)
-                      ? (size_t)(stop - st->hash_off)
-                      : sizeof(buf);
-    ssize_t n = pread(st->f.fd, buf, want, (off_t)st->hash_off);
-    if (n <= 0) {
-      if (n < 0 && errno == EINTR)
-        continue;
-      fail(st, "io",
-           fmt("cannot read the existing %s.part: %s", st->run->rel,
-               n ? strerror(errno) : "it shrank"));
-      return -1;
-    }
-    sha256_update(&st->sha, buf, (size_t)n);
-    st->hash_off += (uint64_t)n;
-  }
-  return st->hash_off < st->written;
 }
 
 /* ---- attempts
@@ -859,19 +966,33 @@ static bool keeps_old(const struct job_result *r) {
 
 static void verify(struct fetch *st) {
   const struct job *j = &st->run->job;
+  uint8_t got[DIGEST_ALGS][DIGEST_MAX];
   /* no body, nothing to check (the file kept was checked when saved) */
-  if (!st->hashing || st->run->res.outcome != OUT_OK ||
-      keeps_old(&st->run->res))
+  if (!st->dg || st->run->res.outcome != OUT_OK || keeps_old(&st->run->res))
     return;
-  uint8_t got[32];
-  sha256_final(&st->sha, got);
-  if (!memcmp(got, j->sha256, 32))
+  if (st->hash_errno) {
+    fail(st, "io",
+         fmt("cannot read %s.part back to hash it: %s", st->run->rel,
+             st->hash_errno == ENODATA ? "it shrank"
+                                       : strerror(st->hash_errno)));
     return;
-  char want_hex[65], got_hex[65];
-  sha256_hex(j->sha256, want_hex);
-  sha256_hex(got, got_hex);
-  fail(st, "checksum",
-       fmt("sha256 mismatch: expected %s, got %s", want_hex, got_hex));
+  }
+  if (digest_final(st->dg, got) < 0) {
+    fail(st, "other", fmt("the digest could not be computed (libcrypto)"));
+    return;
+  }
+  for (int a = 0; a < DIGEST_ALGS; a++) {
+    size_t n = digest_size(a);
+    if (!(j->digests >> a & 1) || !memcmp(got[a], j->digest[a], n))
+      continue;
+    char want_hex[DIGEST_HEX_MAX], got_hex[DIGEST_HEX_MAX];
+    digest_hex(j->digest[a], n, want_hex);
+    digest_hex(got[a], n, got_hex);
+    fail(st, "checksum",
+         fmt("%s mismatch: expected %s, got %s", digest_name(a), want_hex,
+             got_hex));
+    return;
+  }
 }
 
 static void finish(struct fetch *st) {
@@ -913,11 +1034,6 @@ static int fetch_poll(rt_cx *cx, void *p, void **out) {
   }
   if (st->rc < 0 || prepare(st) < 0)
     goto end;
-  while (st->hashing && st->hash_off < st->written) {
-    if ((st->rc = hash_step(st)) < 0)
-      goto end;
-    RT_AWAIT(st->pc, rt_yield_now(cx, &st->yielded));
-  }
   for (;;) {
     RT_AWAIT(st->pc, st->rc = take_slots(cx, st));
     if (st->rc != RT_READY) {
@@ -941,6 +1057,8 @@ static int fetch_poll(rt_cx *cx, void *p, void **out) {
     RT_AWAIT(st->pc, rt_sleep_until(cx, st->wake_at));
   }
   easy_saw_body(st->run->cfg->easy, st->attempt_bytes);
+  if (st->dg && hashed_from_file(st) && r->outcome == OUT_OK)
+    RT_AWAIT(st->pc, hash_done(cx, st));
   verify(st);
 end:
   finish(st);
@@ -962,6 +1080,12 @@ static void fetch_drop(void *p) {
   easy_put(st->run->cfg->easy, st->easy);
   curl_slist_free_all(st->hdrs);
   curl_slist_free_all(st->range);
+  if (st->hb_job)
+    rt_handle_detach(st->hb_job); /* the batch lets go of hb when done */
+  if (st->hb)
+    hash_batch_unref(st->hb); /* and with it the digest */
+  else
+    digest_destroy(st->dg);
 }
 
 const rt_task_type fetch_task_type = {"fetch", fetch_poll, fetch_drop, NULL};

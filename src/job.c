@@ -80,10 +80,11 @@ int job_apply_defaults(struct job *dst, const struct job *src) {
     dst->timeout_ms = src->timeout_ms;
   if (dst->retries < 0)
     dst->retries = src->retries;
-  if (!dst->has_sha256 && src->has_sha256) {
-    dst->has_sha256 = true;
-    memcpy(dst->sha256, src->sha256, 32);
-  }
+  for (int a = 0; a < DIGEST_ALGS; a++)
+    if (!(dst->digests >> a & 1) && (src->digests >> a & 1)) {
+      dst->digests |= 1u << a;
+      memcpy(dst->digest[a], src->digest[a], digest_size(a));
+    }
   if (!dst->expect_status && src->nexpect) {
     size_t n = src->nexpect * sizeof(uint16_t);
     if (!(dst->expect_status = malloc(n)))

@@ -8,6 +8,8 @@
 #ifndef JFETCH_JOB_H
 #define JFETCH_JOB_H
 
+#include "digest.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,11 +35,11 @@ struct job {
   size_t nheaders;
   char *body; /* NULL: none */
   size_t body_len;
-  long timeout_ms; /* -1: unset */
-  int retries;     /* -1: unset */
-  bool has_sha256;
-  uint8_t sha256[32];
-  uint16_t *expect_status; /* NULL: any 2xx */
+  long timeout_ms;  /* -1: unset */
+  int retries;      /* -1: unset */
+  unsigned digests; /* bit 1u << enum digest_alg per expected digest */
+  uint8_t digest[DIGEST_ALGS][DIGEST_MAX]; /* digest_size(a) bytes each */
+  uint16_t *expect_status;                 /* NULL: any 2xx */
   size_t nexpect;
 };
 

@@ -449,17 +449,37 @@ static int jkey_retries(struct jctx *c, const cJSON *v, uint32_t vi,
   return 0;
 }
 
-static int jkey_sha256(struct jctx *c, const cJSON *v, uint32_t vi,
-                       struct job *j) {
+/* "sha256", "sha512", "md5": the expected digest, in hex (either case). */
+static int jdigest(struct jctx *c, const cJSON *v, uint32_t vi,
+                   enum digest_alg a, struct job *j) {
+  char want[48];
   const char *h;
 
+  snprintf(want, sizeof(want), "a string of %zu hex digits",
+           2 * digest_size(a));
   if (!cJSON_IsString(v))
-    return jtype(c, v, vi, "sha256", "a string of 64 hex digits");
+    return jtype(c, v, vi, digest_name(a), want);
   h = v->valuestring;
-  if (hex_sha256(h, strlen(h), j->sha256) < 0)
-    return jerr(c, jval(c->t, vi), "\"sha256\" must be 64 hex digits");
-  j->has_sha256 = true;
+  if (digest_parse_hex(a, h, strlen(h), j->digest[a]) < 0)
+    return jerr(c, jval(c->t, vi), "\"%s\" must be %zu hex digits",
+                digest_name(a), 2 * digest_size(a));
+  j->digests |= 1u << a;
   return 0;
+}
+
+static int jkey_sha256(struct jctx *c, const cJSON *v, uint32_t vi,
+                       struct job *j) {
+  return jdigest(c, v, vi, DIGEST_SHA256, j);
+}
+
+static int jkey_sha512(struct jctx *c, const cJSON *v, uint32_t vi,
+                       struct job *j) {
+  return jdigest(c, v, vi, DIGEST_SHA512, j);
+}
+
+static int jkey_md5(struct jctx *c, const cJSON *v, uint32_t vi,
+                    struct job *j) {
+  return jdigest(c, v, vi, DIGEST_MD5, j);
 }
 
 static int jkey_expect(struct jctx *c, const cJSON *v, uint32_t vi,
@@ -507,12 +527,13 @@ static int jkey_output_dir(struct jctx *c, const cJSON *v, uint32_t vi,
 
 /* Job keys; "output_dir" (last) only in "defaults". */
 static const char *const jkey_names[] = {
-    "url",     "id",      "output", "method",        "headers",   "body",
-    "timeout", "retries", "sha256", "expect_status", "output_dir"};
-static jkey_fn *const jkey_fns[] = {jkey_url,     jkey_id,        jkey_output,
-                                    jkey_method,  jkey_headers,   jkey_body,
-                                    jkey_timeout, jkey_retries,   jkey_sha256,
-                                    jkey_expect,  jkey_output_dir};
+    "url",       "id",      "output", "method", "headers", "body",
+    "timeout",   "retries", "sha256", "sha512", "md5",     "expect_status",
+    "output_dir"};
+static jkey_fn *const jkey_fns[] = {
+    jkey_url,  jkey_id,      jkey_output,    jkey_method, jkey_headers,
+    jkey_body, jkey_timeout, jkey_retries,   jkey_sha256, jkey_sha512,
+    jkey_md5,  jkey_expect,  jkey_output_dir};
 #define JKEYS_ALL (sizeof(jkey_names) / sizeof(jkey_names[0]))
 
 /* The members of object obj (node oi) into j. */

@@ -485,12 +485,11 @@ static char *failure_line(const struct job_run *run) {
   const struct job_result *res = &run->res;
   char *line = NULL, *own;
   const char *url = redact_url(run->job.url, &own);
-  int n = asprintf(&line, "%-9s #%" PRIu64 "%s%s%s %s: %s%s%s",
-                   outcome_names[res->outcome], run->job.index,
-                   run->job.id ? " (" : "", run->job.id ? run->job.id : "",
-                   run->job.id ? ")" : "", url,
-                   res->error_kind ? res->error_kind : "error",
-                   res->error ? ": " : "", res->error ? res->error : "");
+  int n = asprintf(
+      &line, "%-9s #%" PRIu64 "%s%s%s %s: %s%s%s", outcome_names[res->outcome],
+      run->job.index, run->job.id ? " (" : "", run->job.id ? run->job.id : "",
+      run->job.id ? ")" : "", url, res->error_kind ? res->error_kind : "error",
+      res->error ? ": " : "", res->error ? res->error : "");
   free(own);
   if (n < 0)
     return NULL;

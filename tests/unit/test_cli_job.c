@@ -41,9 +41,9 @@ static void full_defaults(struct job *src) {
   src->body_len = 5;
   src->timeout_ms = 5000;
   src->retries = 3;
-  src->has_sha256 = true;
+  src->digests |= 1u << DIGEST_SHA256;
   for (int i = 0; i < 32; i++)
-    src->sha256[i] = (uint8_t)i;
+    src->digest[DIGEST_SHA256][i] = (uint8_t)i;
   src->expect_status = malloc(2 * sizeof(uint16_t));
   src->expect_status[0] = 200;
   src->expect_status[1] = 404;
@@ -67,7 +67,7 @@ Test(job, init_and_free, .timeout = T_SHORT) {
   cr_assert_eq(j.nheaders, 0);
   cr_assert_null(j.body);
   cr_assert_eq(j.body_len, 0);
-  cr_assert_not(j.has_sha256);
+  cr_assert_not(j.digests >> DIGEST_SHA256 & 1);
   cr_assert_null(j.expect_status);
   cr_assert_eq(j.nexpect, 0);
   cr_assert_eq(j.index, 0);
@@ -81,7 +81,7 @@ Test(job, init_and_free, .timeout = T_SHORT) {
   cr_assert_eq(src.nheaders, 0);
   cr_assert_eq(src.retries, -1);
   cr_assert_eq(src.timeout_ms, -1);
-  cr_assert_not(src.has_sha256);
+  cr_assert_not(src.digests >> DIGEST_SHA256 & 1);
   job_free(&src);
 }
 
@@ -101,8 +101,9 @@ Test(job_defaults, fills_unset_fields, .timeout = T_SHORT) {
   cr_assert(memcmp(dst.body, "a\0b\0c", 6) == 0, "body (binary) differs");
   cr_assert_eq(dst.timeout_ms, 5000);
   cr_assert_eq(dst.retries, 3);
-  cr_assert(dst.has_sha256);
-  cr_assert(memcmp(dst.sha256, src.sha256, 32) == 0);
+  cr_assert(dst.digests >> DIGEST_SHA256 & 1);
+  cr_assert(memcmp(dst.digest[DIGEST_SHA256], src.digest[DIGEST_SHA256], 32) ==
+            0);
   cr_assert_eq(dst.nexpect, 2);
   cr_assert_eq(dst.expect_status[0], 200);
   cr_assert_eq(dst.expect_status[1], 404);
@@ -139,8 +140,8 @@ Test(job_defaults, keeps_set_fields, .timeout = T_SHORT) {
   dst.body_len = 1;
   dst.timeout_ms = 0; /* set: no timeout */
   dst.retries = 0;    /* set: no retries */
-  dst.has_sha256 = true;
-  memset(dst.sha256, 0xee, 32);
+  dst.digests |= 1u << DIGEST_SHA256;
+  memset(dst.digest[DIGEST_SHA256], 0xee, 32);
   dst.expect_status = malloc(sizeof(uint16_t));
   dst.expect_status[0] = 201;
   dst.nexpect = 1;
@@ -154,7 +155,8 @@ Test(job_defaults, keeps_set_fields, .timeout = T_SHORT) {
   cr_assert_eq(dst.timeout_ms, 0, "an explicit 0 was replaced");
   cr_assert_eq(dst.retries, 0, "an explicit 0 was replaced");
   for (int i = 0; i < 32; i++)
-    cr_assert_eq(dst.sha256[i], 0xee, "the job's sha256 was replaced");
+    cr_assert_eq(dst.digest[DIGEST_SHA256][i], 0xee,
+                 "the job's sha256 was replaced");
   cr_assert_eq(dst.nexpect, 1);
   cr_assert_eq(dst.expect_status[0], 201);
   job_free(&dst);
@@ -175,7 +177,7 @@ Test(job_defaults, unset_defaults_change_nothing, .timeout = T_SHORT) {
   cr_assert_eq(dst.nheaders, 0);
   cr_assert_eq(dst.timeout_ms, -1);
   cr_assert_eq(dst.retries, -1);
-  cr_assert_not(dst.has_sha256);
+  cr_assert_not(dst.digests >> DIGEST_SHA256 & 1);
   cr_assert_null(dst.expect_status);
   cr_assert_eq(dst.nexpect, 0);
   job_free(&dst);

@@ -586,11 +586,11 @@ Test(jobs_json, every_key, .timeout = T_SHORT) {
   cr_assert_eq(j.body_len, strlen(j.body));
   cr_assert_eq(j.timeout_ms, 2500);
   cr_assert_eq(j.retries, 7);
-  cr_assert(j.has_sha256);
-  cr_assert_eq(j.sha256[0], 0x00);
-  cr_assert_eq(j.sha256[1], 0xff);
-  cr_assert_eq(j.sha256[3], 0xff);
-  cr_assert_eq(j.sha256[31], 0xab);
+  cr_assert(j.digests >> DIGEST_SHA256 & 1);
+  cr_assert_eq(j.digest[DIGEST_SHA256][0], 0x00);
+  cr_assert_eq(j.digest[DIGEST_SHA256][1], 0xff);
+  cr_assert_eq(j.digest[DIGEST_SHA256][3], 0xff);
+  cr_assert_eq(j.digest[DIGEST_SHA256][31], 0xab);
   cr_assert_eq(j.nexpect, 4);
   cr_assert_eq(j.expect_status[0], 200);
   cr_assert_eq(j.expect_status[3], 100);
@@ -608,7 +608,7 @@ Test(jobs_json, unset_fields_stay_unset, .timeout = T_SHORT) {
   cr_assert_null(j.body);
   cr_assert_eq(j.timeout_ms, -1);
   cr_assert_eq(j.retries, -1);
-  cr_assert_not(j.has_sha256);
+  cr_assert_not(j.digests >> DIGEST_SHA256 & 1);
   cr_assert_null(j.expect_status);
   job_free(&j);
 }
@@ -673,7 +673,7 @@ Test(jobs_json, defaults_apply_and_output_dir, .timeout = T_SHORT) {
   cr_assert_eq(j.nheaders, 2);
   cr_assert_str_eq(j.headers[0], "Content-Type: text/plain");
   cr_assert_str_eq(j.headers[1], "User-Agent: jfetch-test");
-  cr_assert_eq(j.sha256[0], 0xe3);
+  cr_assert_eq(j.digest[DIGEST_SHA256][0], 0xe3);
   cr_assert_eq(j.nexpect, 2);
   job_free(&j);
   cr_assert_eq(jobs_src_next(s, &j, &d), 0);
