@@ -80,6 +80,8 @@ int job_apply_defaults(struct job *dst, const struct job *src) {
     dst->timeout_ms = src->timeout_ms;
   if (dst->retries < 0)
     dst->retries = src->retries;
+  if (!dst->limit_rate)
+    dst->limit_rate = src->limit_rate;
   if (!dst->has_sha256 && src->has_sha256) {
     dst->has_sha256 = true;
     memcpy(dst->sha256, src->sha256, 32);

@@ -33,8 +33,9 @@ struct job {
   size_t nheaders;
   char *body; /* NULL: none */
   size_t body_len;
-  long timeout_ms; /* -1: unset */
-  int retries;     /* -1: unset */
+  long timeout_ms;     /* -1: unset */
+  int retries;         /* -1: unset */
+  uint64_t limit_rate; /* bytes/s; 0: unset */
   bool has_sha256;
   uint8_t sha256[32];
   uint16_t *expect_status; /* NULL: any 2xx */
