@@ -85,10 +85,12 @@ int pace_parse_rate(const char *v, double *per_s) {
     return -1;
   errno = 0;
   unsigned long long n = strtoull(v, &end, 10);
-  if (errno || n < 1 || n > 1000000000ull || *end != '/' || !end[1] ||
-      end[2])
+  if (errno || n < 1 || n > 1000000000ull || *end != '/' || !end[1] || end[2])
     return -1;
-  double unit = end[1] == 's' ? 1 : end[1] == 'm' ? 60 : end[1] == 'h' ? 3600 : 0;
+  double unit = end[1] == 's'   ? 1
+                : end[1] == 'm' ? 60
+                : end[1] == 'h' ? 3600
+                                : 0;
   if (!unit)
     return -1;
   *per_s = (double)n / unit;
