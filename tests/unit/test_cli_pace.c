@@ -16,19 +16,23 @@ Test(pace_meter, burst_then_debt, .timeout = T_SHORT) {
   struct pace_meter m;
   pace_meter_init(&m, 1000.0, 50 * MS); /* 1000 B/s, 50 ms of burst */
   uint64_t t0 = 1000 * MS;
-  /* 40 bytes (40 ms) fit in the burst: the next byte may go at once */
-  cr_assert_leq(pace_meter_charge(&m, 40, t0), t0);
-  /* 100 more: the meter runs 140 ms ahead; the next at t0 + 90 ms */
-  cr_assert_eq(pace_meter_charge(&m, 100, t0), t0 + 90 * MS);
-  /* charging late (at +90 ms) keeps the debt: 1000 more bytes */
-  cr_assert_eq(pace_meter_charge(&m, 1000, t0 + 90 * MS), t0 + 1090 * MS);
+  /* a fresh meter starts tau ahead: 40 bytes, the next at +40 ms */
+  cr_assert_eq(pace_meter_charge(&m, 40, t0), t0 + 40 * MS);
+  /* 100 more at once: the next at t0 + 140 ms */
+  cr_assert_eq(pace_meter_charge(&m, 100, t0), t0 + 140 * MS);
+  /* charging late keeps the debt: 1000 more bytes */
+  cr_assert_eq(pace_meter_charge(&m, 1000, t0 + 90 * MS), t0 + 1140 * MS);
+  /* woken 30 ms late (within tau): no credit lost */
+  cr_assert_eq(pace_meter_charge(&m, 10, t0 + 1170 * MS), t0 + 1150 * MS);
+  /* idle for a second: tau of burst, no more */
+  cr_assert_eq(pace_meter_charge(&m, 10, t0 + 3000 * MS), t0 + 2960 * MS);
 }
 
 Test(pace_meter, idle_time_is_not_banked, .timeout = T_SHORT) {
   struct pace_meter m;
   pace_meter_init(&m, 1000.0, 0);
   uint64_t t0 = 5000 * MS;
-  pace_meter_charge(&m, 10, t0);
+  cr_assert_eq(pace_meter_charge(&m, 10, t0), t0 + 10 * MS);
   /* a minute idle: the next charge starts from now, not from t0 + 10 ms */
   uint64_t t1 = t0 + 60000 * MS;
   cr_assert_eq(pace_meter_charge(&m, 500, t1), t1 + 500 * MS);
