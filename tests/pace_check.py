@@ -14,11 +14,13 @@ pattern, so every file is checked byte for byte), with wide windows:
   - a transfer reset mid-body under a cap resumes and ends byte-exact;
   - 40 jobs at --rate 20/s take 1.5-4.5 s; retries take starts too;
   - --per-host-rate paces each host on its own;
+  - the progress bar shows the capped rate, not a burst;
   - bad units exit 2 with one line naming the flag, before any fetch.
 Without the pacing, the capped cases finish in well under a second.
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -150,6 +152,33 @@ def rates(c):
                  [("l%d.bin" % i, 100) for i in range(10)]))
 
 
+def progress_rate(c):
+    """The live bar's rate is the capped one (no -q here: the bar is
+    drawn on stderr even without a terminal when asked for)."""
+    out = os.path.join(c.tmp, "prog")
+    p = subprocess.run([c.jfetch, "-o", out, "--progress", "bar",
+                        "--limit-rate", "300K",
+                        c.url("/bytes/1228800/p.bin")],
+                       capture_output=True, timeout=60)
+    c.files_exact("progress under a cap", out, {"p.bin": 1228800})
+    shown = []
+    for tick in p.stderr.decode().replace("\r", "\n").splitlines():
+        m = re.search(r"\] ([0-9.]+) (KiB|MiB) +([0-9.]+) (B|KiB|MiB)/s",
+                      tick)
+        if not m:
+            continue
+        got = float(m.group(1)) * (1024 if m.group(2) == "MiB" else 1)
+        rate = float(m.group(3)) * {"B": 1 / 1024, "KiB": 1,
+                                    "MiB": 1024}[m.group(4)]
+        if got >= 300:  # past the first second
+            shown.append(rate)
+    print("%-44s %d ticks, %.0f-%.0f KiB/s" %
+          ("progress rate at --limit-rate 300K", len(shown),
+           min(shown or [0]), max(shown or [0])))
+    if len(shown) < 5 or not all(240 <= r <= 360 for r in shown):
+        c.fail("the bar showed %r KiB/s under a 300K cap" % shown)
+
+
 def bad_units(c):
     for flag, v in (("--limit-rate", "5X"), ("--limit-rate", "0"),
                     ("--limit-rate-total", "1T"), ("--rate", "10/d"),
@@ -170,7 +199,7 @@ def main():
         base = "http://127.0.0.1:%s" % \
             srv.stdout.readline().split()[1].decode()
         c = Check(jfetch, base, tmp)
-        for part in (caps, job_key, resumed, rates, bad_units):
+        for part in (caps, job_key, resumed, progress_rate, rates, bad_units):
             part(c)
     finally:
         srv.kill()
