@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 12's figures: does each cap hold, and what does pacing cost?
-#   tests/bench/run_pace.sh [JFETCH [FAULTSRV]]   (RUNS=1; OUT=results/pace.md)
+#   tests/bench/run_pace.sh [JFETCH [FAULTSRV [BENCH_PACE]]]
+#   (RUNS=1; OUT=results/pace.md)
 # Against faultsrv on loopback (tmpfs), for 1 and 64 transfers of ~10 s:
 #   1 x 20 MiB at --limit-rate 2M; 64 x 1000 KiB at --limit-rate 100K -j 64;
 #   64 x 640 KiB under --limit-rate-total 4M -j 64;
@@ -9,12 +10,15 @@
 # between transfers, and the CPU seconds (user+sys) of the capped run
 # against an uncapped run of the same bytes.  A benchmark, not a test: it
 # asserts nothing and exits 0 unless a run fails or a file is wrong.
+# Then bench_pace: nanoseconds per charge of the shared meter (one CAS)
+# against a mutex-guarded bucket, 1 to 4 threads.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 jfetch=${1:-$root/build/src/jfetch}
 faultsrv=${2:-$root/build/tests/server/faultsrv}
+bench_pace=${3:-$root/build/tests/bench/bench_pace}
 out=${OUT:-$root/tests/bench/results/pace.md}
-for b in "$jfetch" "$faultsrv"; do
+for b in "$jfetch" "$faultsrv" "$bench_pace"; do
   [ -x "$b" ] || { echo "not built: $b (pass paths)" >&2; exit 2; }
 done
 . "$root/tests/lib/faultsrv.sh"
@@ -95,3 +99,11 @@ with open(out, "w") as f:
     f.write("\n".join(lines) + "\n")
 print("wrote " + out)
 PY
+{
+  echo
+  echo "The shared meter, per charge (one per read of 1-128 KiB), all"
+  echo "threads charging flat out (\`bench_pace 4\`; wall ns per charge per"
+  echo "thread, rt_now() included):"
+  echo
+  "$bench_pace" 4
+} | tee -a "$out"
