@@ -24,6 +24,11 @@
  * the transfer, after the runtime has taken the easy handle out of the
  * multi.
  *
+ * Pacing (pace.h): an attempt first waits for its --rate / --per-host-rate
+ * start slot (holding its -j slot); while it runs, --limit-rate and
+ * --limit-rate-total pause it from the write callback and the poll resumes
+ * it on a runtime timer (see "pacing" below).
+ *
  * The write callback sees the status on the first chunk: unexpected
  * responses (a 404 page) are not written; --max-filesize is enforced on
  * bytes actually received, not only on Content-Length.
@@ -380,11 +385,21 @@ static int pace_wait(rt_cx *cx, struct fetch *st) {
     CURLcode c = curl_easy_pause(st->easy, CURLPAUSE_CONT);
     st->resuming = false;
     /* 7.88 does not fail the transfer when the redelivered chunk's write
-     * fails: remember it, refuse the rest, and report it at the end */
+     * fails: remember it and end the attempt (pace_abort) */
     if (c != CURLE_OK && !st->pause_code)
       st->pause_code = (int)c;
   }
   return RT_PENDING;
+}
+
+/* A write that failed inside curl_easy_pause(CONT): libcurl 7.88 neither
+ * fails the transfer nor reads on, so it would hang; the attempt ends here
+ * with that code (the transfer leaves its multi, on this worker). */
+static int pace_abort(struct fetch *st) {
+  rt_xfer_destroy(st->xfer);
+  st->xfer = NULL;
+  st->code = st->pause_code;
+  return rt_xfer_create(st->easy, &st->xfer);
 }
 
 /* ---- libcurl callbacks (run inside socket_action on the task's worker) ----
@@ -829,7 +844,9 @@ static int await_xfer(rt_cx *cx, struct fetch *st) {
              j->index);
   }
   if (rc == RT_PENDING && st->paused)
-    return pace_wait(cx, st);
+    rc = pace_wait(cx, st);
+  if (rc == RT_PENDING && st->pause_code)
+    return pace_abort(st);
   if (rc == RT_READY && st->pause_code && st->code == CURLE_OK)
     st->code = st->pause_code;
   return rc;

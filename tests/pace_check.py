@@ -12,6 +12,8 @@ pattern, so every file is checked byte for byte), with wide windows:
   - the same four under --limit-rate-total 1M take 2.4-6.5 s;
   - the job key limit_rate (in a job and in "defaults") caps like the flag;
   - a transfer reset mid-body under a cap resumes and ends byte-exact;
+  - a chunked body is paced too, and --max-filesize crossed by a chunk
+    redelivered after a pause ends the job (size) instead of hanging;
   - 40 jobs at --rate 20/s take 1.5-4.5 s; retries take starts too;
   - --per-host-rate paces each host on its own;
   - the progress bar shows the capped rate, not a burst;
@@ -152,6 +154,24 @@ def rates(c):
                  [("l%d.bin" % i, 100) for i in range(10)]))
 
 
+def chunked(c):
+    c.timed("chunked body (3000-byte chunks) at 200K",
+            ["--limit-rate", "200K",
+             c.url("/chunked/3000/bytes/409600/c.bin")], 1.5, 5.0,
+            {"c.bin": 409600})
+    # the write that crosses --max-filesize may be a chunk libcurl hands
+    # back after a pause (inside curl_easy_pause): the job must still end,
+    # as "size", not hang
+    code, dt, recs, out, err = c.run(
+        ["--limit-rate", "100K", "--max-filesize", "150K",
+         c.url("/chunked/3000/bytes/409600/m.bin")], timeout=30)
+    kind = recs[0]["error_kind"] if recs else None
+    print("%-44s %.2f s, %s" % ("--max-filesize crossed while paced", dt,
+                                kind))
+    if code != 1 or kind != "size":
+        c.fail("--max-filesize under a cap: exit %d, %r" % (code, recs))
+
+
 def progress_rate(c):
     """The live bar's rate is the capped one (no -q here: the bar is
     drawn on stderr even without a terminal when asked for)."""
@@ -199,7 +219,8 @@ def main():
         base = "http://127.0.0.1:%s" % \
             srv.stdout.readline().split()[1].decode()
         c = Check(jfetch, base, tmp)
-        for part in (caps, job_key, resumed, progress_rate, rates, bad_units):
+        for part in (caps, job_key, resumed, chunked, progress_rate, rates,
+                     bad_units):
             part(c)
     finally:
         srv.kill()
