@@ -11,8 +11,9 @@
 _jfetch_opts='--cacert --check --checksum --concurrency --connect-timeout
   --continue --create-dirs --deadline --format --fsync --header --help
   --input-file --insecure --jobs --jobs-format --json --limit-rate
-  --max-filesize --max-redirs --no-progress --output --output-dir
-  --per-host --progress --quiet --report --retries --retry-delay
+  --limit-rate-total --max-filesize --max-redirs --no-progress --output
+  --output-dir --per-host --per-host-rate --progress --quiet --rate
+  --report --retries --retry-delay
   --retry-max-time --shard --skip-existing --speed-limit --speed-time
   --threads --timeout --user-agent --verbose --version --write-out'
 
@@ -93,9 +94,12 @@ _jfetch_value() {
             COMPREPLY=($(compgen -W 'auto auto/' -- "$cur"))
             [[ $cur == auto* ]] && compopt -o nospace 2>/dev/null
             ;;
+        --rate | --per-host-rate)
+            COMPREPLY=($(compgen -W '10/s 60/m 1000/h' -- "$cur"))
+            ;;
         --concurrency | --connect-timeout | --deadline | --format | \
-            --header | --limit-rate | --max-filesize | --max-redirs | \
-            --per-host | --retries | --retry-delay | --retry-max-time | \
+            --header | --limit-rate | --limit-rate-total | --max-filesize | \
+            --max-redirs | --per-host | --retries | --retry-delay | --retry-max-time | \
             --speed-limit | --speed-time | --threads | --timeout | \
             --user-agent | --write-out)
             # a number, a duration or free text: nothing to offer

@@ -49,6 +49,8 @@ complete -c jfetch -l shard -x -a 'auto auto/' -d 'Run only shard K of N (0-base
 complete -c jfetch -s j -l concurrency -x -d 'Transfers at once (default 16)'
 complete -c jfetch -l deadline -x -d 'Cancel what still runs after this long'
 complete -c jfetch -l per-host -x -d 'At most N transfers to one host at once'
+complete -c jfetch -l per-host-rate -x -a '10/s 60/m 1000/h' -d 'At most N transfer starts to one host per unit'
+complete -c jfetch -l rate -x -a '10/s 60/m 1000/h' -d 'At most N transfer starts per unit (retries too)'
 complete -c jfetch -l threads -x -d 'Worker threads (default: one per CPU)'
 
 # Retries and timeouts
@@ -83,6 +85,7 @@ complete -c jfetch -l cacert -r -F -d 'CA certificates to verify peers with'
 complete -c jfetch -s H -l header -x -d 'Add a request header (repeatable)'
 complete -c jfetch -s k -l insecure -d 'Do not verify TLS certificates'
 complete -c jfetch -l limit-rate -x -d 'Cap each transfer at RATE bytes/s (K, M, G)'
+complete -c jfetch -l limit-rate-total -x -d 'Cap all transfers together at RATE bytes/s'
 complete -c jfetch -l max-redirs -x -d 'Follow at most N redirects (default 20)'
 complete -c jfetch -s A -l user-agent -x -d 'User-Agent header (default jfetch/VERSION)'
 

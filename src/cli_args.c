@@ -11,6 +11,8 @@
  */
 #include "cli_args.h"
 
+#include "pace.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <math.h>
@@ -38,14 +40,17 @@ enum opt_id {
   O_JOBS_FORMAT,
   O_JSON,
   O_LIMIT_RATE,
+  O_LIMIT_RATE_TOTAL,
   O_MAX_FILESIZE,
   O_MAX_REDIRS,
   O_NO_PROGRESS,
   O_OUTPUT,
   O_OUTPUT_DIR,
   O_PER_HOST,
+  O_PER_HOST_RATE,
   O_PROGRESS,
   O_QUIET,
+  O_RATE,
   O_REPORT,
   O_RETRIES,
   O_RETRY_DELAY,
@@ -113,6 +118,8 @@ static const struct opt opts_table[] = {
      "one JSON result record per job on stdout"},
     {"limit-rate", 0, O_LIMIT_RATE, "RATE", G_HTTP,
      "cap each transfer at RATE bytes/s (K, M, G)"},
+    {"limit-rate-total", 0, O_LIMIT_RATE_TOTAL, "RATE", G_HTTP,
+     "cap all transfers together at RATE bytes/s"},
     {"max-filesize", 0, O_MAX_FILESIZE, "SIZE", G_OUTPUT,
      "fail a job whose body exceeds SIZE (K, M, G)"},
     {"max-redirs", 0, O_MAX_REDIRS, "N", G_HTTP,
@@ -125,10 +132,14 @@ static const struct opt opts_table[] = {
      "save files under DIR (default .)"},
     {"per-host", 0, O_PER_HOST, "N", G_RUN,
      "at most N transfers to one host at once"},
+    {"per-host-rate", 0, O_PER_HOST_RATE, "N/s|N/m|N/h", G_RUN,
+     "at most N transfer starts to one host per unit"},
     {"progress", 0, O_PROGRESS, "bar|plain|none", G_OUTPUT,
      "live bar or a line per job (default: tty: bar)"},
     {"quiet", 'q', O_QUIET, NULL, G_OUTPUT,
      "no progress or summary; a line per failed job"},
+    {"rate", 0, O_RATE, "N/s|N/m|N/h", G_RUN,
+     "at most N transfer starts per unit (retries too)"},
     {"report", 0, O_REPORT, "junit|json=FILE", G_OUTPUT,
      "write a JUnit XML or JSON report (repeatable)"},
     {"retries", 0, O_RETRIES, "N", G_RETRY,
@@ -312,6 +323,17 @@ static int parse_size(const struct opt *o, const char *v, uint64_t *out,
   return 0;
 }
 
+/* Transfer starts per unit of time: N/s, N/m or N/h (pace.h). */
+static int parse_rate(const struct opt *o, const char *v, double *out,
+                      struct diag *d) {
+  if (pace_parse_rate(v, out) < 0)
+    return diag_set(d,
+                    "--%s: expected N/s, N/m or N/h with N from 1 (e.g. "
+                    "20/s, 100/m), got '%s'",
+                    o->name, v);
+  return 0;
+}
+
 static int push(char ***arr, size_t *n, char *v) {
   char **a = realloc(*arr, (*n + 1) * sizeof(*a));
   if (!a)
@@ -389,6 +411,9 @@ static int apply(const struct opt *o, char *v, struct cli_opts *c,
   case O_CREATE_DIRS: c->create_dirs = true; return 0;
   case O_FSYNC: c->do_fsync = true; return 0;
   case O_LIMIT_RATE: return parse_size(o, v, &c->limit_rate, d);
+  case O_LIMIT_RATE_TOTAL: return parse_size(o, v, &c->limit_rate_total, d);
+  case O_RATE: return parse_rate(o, v, &c->rate, d);
+  case O_PER_HOST_RATE: return parse_rate(o, v, &c->per_host_rate, d);
   case O_MAX_FILESIZE: return parse_size(o, v, &c->max_filesize, d);
   case O_PER_HOST:
     if (parse_uint(o, v, 1, 100000, &n, d) < 0)

@@ -31,29 +31,32 @@ struct cli_opts {
   double deadline_s;      /* --deadline; 0: none */
   char **headers;         /* -H, point into argv */
   size_t nheaders;
-  const char *user_agent;  /* -A */
-  bool insecure;           /* -k */
-  const char *cacert;      /* --cacert */
-  long connect_timeout_ms; /* --connect-timeout; 0: libcurl's 300 s */
-  long timeout_ms;         /* --timeout; 0: none */
-  long max_redirs;         /* --max-redirs */
-  int retries;             /* --retries */
-  long retry_delay_ms;     /* --retry-delay: backoff base */
-  long retry_max_time_ms;  /* --retry-max-time; 0: none */
-  long speed_limit;        /* --speed-limit: bytes/s ... */
-  long speed_time;         /* --speed-time: ... for this many seconds */
-  bool resume;             /* -c/--continue */
-  bool skip_existing;      /* --skip-existing */
-  bool do_fsync;           /* --fsync */
-  bool create_dirs;        /* --create-dirs */
-  const char *checksum;    /* --checksum: ALGO=HEX, [ALGO=]FILE */
-  uint64_t max_filesize;   /* --max-filesize; 0: none */
-  uint64_t limit_rate;     /* --limit-rate, bytes/s; 0: none */
-  unsigned per_host;       /* --per-host; 0: no limit */
-  int progress;            /* PROGRESS_*: --progress, --no-progress */
-  int verbosity;           /* 1 with -v: a line per attempt */
-  bool quiet;              /* -q: no progress, no summary (-v apart) */
-  const char *reports[8];  /* --report KIND=FILE, as given */
+  const char *user_agent;    /* -A */
+  bool insecure;             /* -k */
+  const char *cacert;        /* --cacert */
+  long connect_timeout_ms;   /* --connect-timeout; 0: libcurl's 300 s */
+  long timeout_ms;           /* --timeout; 0: none */
+  long max_redirs;           /* --max-redirs */
+  int retries;               /* --retries */
+  long retry_delay_ms;       /* --retry-delay: backoff base */
+  long retry_max_time_ms;    /* --retry-max-time; 0: none */
+  long speed_limit;          /* --speed-limit: bytes/s ... */
+  long speed_time;           /* --speed-time: ... for this many seconds */
+  bool resume;               /* -c/--continue */
+  bool skip_existing;        /* --skip-existing */
+  bool do_fsync;             /* --fsync */
+  bool create_dirs;          /* --create-dirs */
+  const char *checksum;      /* --checksum: ALGO=HEX, [ALGO=]FILE */
+  uint64_t max_filesize;     /* --max-filesize; 0: none */
+  uint64_t limit_rate;       /* --limit-rate, bytes/s; 0: none */
+  uint64_t limit_rate_total; /* --limit-rate-total, bytes/s; 0: none */
+  double rate;               /* --rate, starts/s; 0: none */
+  double per_host_rate;      /* --per-host-rate, starts/s per host */
+  unsigned per_host;         /* --per-host; 0: no limit */
+  int progress;              /* PROGRESS_*: --progress, --no-progress */
+  int verbosity;             /* 1 with -v: a line per attempt */
+  bool quiet;                /* -q: no progress, no summary (-v apart) */
+  const char *reports[8];    /* --report KIND=FILE, as given */
   size_t nreports;
   const char *format;        /* --format / -w: a line per job on stdout */
   bool check;                /* --check: validate only */

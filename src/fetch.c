@@ -30,6 +30,11 @@
  * the transfer, after the runtime has taken the easy handle out of the
  * multi.
  *
+ * Pacing (pace.h): an attempt first waits for its --rate / --per-host-rate
+ * start slot (holding its -j slot); while it runs, --limit-rate and
+ * --limit-rate-total pause it from the write callback and the poll resumes
+ * it on a runtime timer (see "pacing" below).
+ *
  * The write callback sees the status on the first chunk: unexpected
  * responses (a 404 page) are not written; --max-filesize is enforced on
  * bytes actually received, not only on Content-Length.
@@ -58,6 +63,7 @@
 #include "fetch.h"
 
 #include "digest.h"
+#include "pace.h"
 #include "progress.h"
 
 #include <curl/curl.h>
@@ -113,6 +119,14 @@ struct fetch {
   int diag;
   bool diag_armed;
   bool panicking;
+  bool pacing;             /* a byte-rate cap applies (pace.h) */
+  bool paused;             /* the write callback paused for the cap */
+  bool resuming;           /* inside our curl_easy_pause(CONT) */
+  int pause_code;          /* a CURLcode curl_easy_pause returned */
+  uint64_t ready_at;       /* the next chunk may be taken from then */
+  uint64_t start_at;       /* --rate: this attempt starts then */
+  uint64_t rate;           /* --limit-rate or the job's limit_rate; 0: none */
+  struct pace_meter meter; /* ... its bucket */
   char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -449,6 +463,94 @@ static int hash_done(rt_cx *cx, struct fetch *st) {
   }
 }
 
+/* ---- pacing: --limit-rate, the job's limit_rate, --limit-rate-total -------
+ *
+ * The write callback takes a chunk whole and charges it to the transfer's
+ * meter and the shared one (pace.h); a chunk that arrives before the time
+ * they leave is refused with CURL_WRITEFUNC_PAUSE (libcurl keeps it and
+ * delivers it again after curl_easy_pause(CONT)) and the task is woken.
+ * The task then sleeps on a runtime timer, on its own worker (a running
+ * transfer pins it there, and only that thread may touch the multi), and
+ * unpauses.  libcurl's CURLOPT_MAX_RECV_SPEED_LARGE is not set: 7.88 reads
+ * what the socket holds before it checks it, and its own waits, added to
+ * ours, would make the rate lower than the cap.
+ */
+
+static void pace_setup(struct fetch *st) {
+  const struct job *j = &st->run->job;
+  st->rate = j->limit_rate ? j->limit_rate : st->run->cfg->limit_rate;
+  st->pacing = st->rate || pace_total(st->run->cfg->pace);
+  if (st->rate) /* 50 ms of burst absorbs a late timer */
+    pace_meter_init(&st->meter, (double)st->rate, 50000000u);
+}
+
+/* The receive buffer: a slice of the transfer's cap, or of its share of
+ * the total cap (-j transfers at once), so a read overshoots by little. */
+static long pace_buffer(const struct fetch *st, long dflt) {
+  const struct fetch_cfg *cfg = st->run->cfg;
+  uint64_t r = st->rate;
+  if (cfg->limit_rate_total) {
+    uint64_t share =
+        cfg->limit_rate_total / (cfg->concurrency ? cfg->concurrency : 1);
+    if (!r || share < r)
+      r = share;
+  }
+  if (!st->pacing)
+    return dflt;
+  long b = pace_buffer_size(r);
+  return b < dflt ? b : dflt;
+}
+
+/* In the write callback: true if the chunk must wait. */
+static bool pace_hold(struct fetch *st, uint64_t now) {
+  if (now >= st->ready_at)
+    return false;
+  st->paused = true;
+  if (!st->resuming)
+    rt_xfer_wake(st->xfer);
+  return true;
+}
+
+static void pace_took(struct fetch *st, size_t n, uint64_t now) {
+  uint64_t at = st->rate ? pace_meter_charge(&st->meter, n, now) : 0;
+  struct pace_meter *total = pace_total(st->run->cfg->pace);
+  if (total) {
+    uint64_t t = pace_meter_charge(total, n, now);
+    at = t > at ? t : at;
+  }
+  st->ready_at = at;
+}
+
+/* In the task, while the transfer runs: sleeps out a pause, then resumes
+ * the transfer (which may pause again at once).  RT_PENDING, or an error
+ * of rt_sleep_until. */
+static int pace_wait(rt_cx *cx, struct fetch *st) {
+  while (st->paused) {
+    int rc = rt_sleep_until(cx, st->ready_at);
+    if (rc != RT_READY)
+      return rc;
+    st->paused = false;
+    st->resuming = true;
+    CURLcode c = curl_easy_pause(st->easy, CURLPAUSE_CONT);
+    st->resuming = false;
+    /* 7.88 does not fail the transfer when the redelivered chunk's write
+     * fails: remember it and end the attempt (pace_abort) */
+    if (c != CURLE_OK && !st->pause_code)
+      st->pause_code = (int)c;
+  }
+  return RT_PENDING;
+}
+
+/* A write that failed inside curl_easy_pause(CONT): libcurl 7.88 neither
+ * fails the transfer nor reads on, so it would hang; the attempt ends here
+ * with that code (the transfer leaves its multi, on this worker). */
+static int pace_abort(struct fetch *st) {
+  rt_xfer_destroy(st->xfer);
+  st->xfer = NULL;
+  st->code = st->pause_code;
+  return rt_xfer_create(st->easy, &st->xfer);
+}
+
 /* ---- libcurl callbacks (run inside socket_action on the task's worker) ----
  */
 
@@ -472,6 +574,14 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud) {
     st->diag_armed = true;
     rt_xfer_wake(st->xfer);
     return CURL_WRITEFUNC_PAUSE;
+  }
+  if (st->pause_code)
+    return 0; /* see pace_wait */
+  if (st->pacing && n) {
+    uint64_t now = rt_now();
+    if (pace_hold(st, now))
+      return CURL_WRITEFUNC_PAUSE;
+    pace_took(st, n, now);
   }
   if (!st->checked_status && first_chunk(st) < 0) {
     st->write_errno = errno;
@@ -615,9 +725,6 @@ static void set_limits(CURL *e, const struct job *j,
   if (cfg->max_filesize)
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
                      (curl_off_t)cfg->max_filesize);
-  if (cfg->limit_rate)
-    curl_easy_setopt(e, CURLOPT_MAX_RECV_SPEED_LARGE,
-                     (curl_off_t)cfg->limit_rate);
 }
 
 /* ---- the easy-handle cache --------------------------------------------------
@@ -727,7 +834,8 @@ static int build_easy(struct fetch *st) {
   curl_easy_setopt(e, CURLOPT_HEADERDATA, st);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, st->errbuf);
   curl_easy_setopt(e, CURLOPT_USERAGENT, cfg->user_agent);
-  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, easy_buffer_size(cfg->easy));
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE,
+                   pace_buffer(st, easy_buffer_size(cfg->easy)));
   if (cfg->insecure) {
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -764,6 +872,7 @@ static int prepare(struct fetch *st) {
     st->diag = DIAG_PANIC;
   else if (fetch_job_listed(cfg->hang_ids, j))
     st->diag = DIAG_HANG;
+  pace_setup(st);
   if (j->digests && digest_create(j->digests, &st->dg) < 0) {
     fail(st, "other", fmt("out of memory setting up the digests"));
     return -1;
@@ -818,6 +927,8 @@ static void begin_attempt(struct fetch *st) {
   st->errbuf[0] = '\0';
   st->checked_status = st->discard = st->too_big = false;
   st->write_errno = 0;
+  st->paused = false;
+  st->pause_code = 0;
   st->attempt_bytes = 0;
   st->range_total = 0;
   st->ranged = st->written > 0 && !unseekable(st);
@@ -878,6 +989,12 @@ static int await_xfer(rt_cx *cx, struct fetch *st) {
              ", mid-transfer",
              j->index);
   }
+  if (rc == RT_PENDING && st->paused)
+    rc = pace_wait(cx, st);
+  if (rc == RT_PENDING && st->pause_code)
+    return pace_abort(st);
+  if (rc == RT_READY && st->pause_code && st->code == CURLE_OK)
+    st->code = st->pause_code;
   return rc;
 }
 
@@ -1040,6 +1157,10 @@ static int fetch_poll(rt_cx *cx, void *p, void **out) {
       fail(st, "other", fmt("waiting for a slot: %s", rt_strerror(st->rc)));
       break;
     }
+    /* --rate, --per-host-rate: every attempt takes a start slot */
+    st->start_at =
+        pace_start_at(st->run->cfg->pace, st->run->job.url, rt_now());
+    RT_AWAIT(st->pc, rt_sleep_until(cx, st->start_at));
     begin_attempt(st);
     RT_AWAIT(st->pc, st->rc = await_xfer(cx, st));
     set_active(st, false);

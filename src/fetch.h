@@ -16,6 +16,7 @@
 #include <rt.h>
 
 struct progress_live;
+struct pace;
 
 enum outcome { OUT_OK = 0, OUT_APP_ERROR, OUT_PANICKED, OUT_CANCELLED };
 
@@ -46,8 +47,11 @@ struct fetch_cfg {
   long speed_limit;           /* bytes/s below which ... */
   long speed_time;            /* ... for this many seconds is a stall */
   long max_redirs;
-  uint64_t max_filesize; /* 0: none */
-  uint64_t limit_rate;   /* bytes/s per transfer; 0: none */
+  uint64_t max_filesize;     /* 0: none */
+  uint64_t limit_rate;       /* bytes/s per transfer; 0: none */
+  uint64_t limit_rate_total; /* bytes/s, all transfers; 0: none */
+  unsigned concurrency;      /* -j: transfers sharing limit_rate_total */
+  struct pace *pace;         /* --rate, --per-host-rate, the total meter */
   const char *user_agent;
   char *const *headers; /* -H, "Name: value" */
   size_t nheaders;

@@ -80,6 +80,8 @@ int job_apply_defaults(struct job *dst, const struct job *src) {
     dst->timeout_ms = src->timeout_ms;
   if (dst->retries < 0)
     dst->retries = src->retries;
+  if (!dst->limit_rate)
+    dst->limit_rate = src->limit_rate;
   for (int a = 0; a < DIGEST_ALGS; a++)
     if (!(dst->digests >> a & 1) && (src->digests >> a & 1)) {
       dst->digests |= 1u << a;

@@ -35,9 +35,10 @@ struct job {
   size_t nheaders;
   char *body; /* NULL: none */
   size_t body_len;
-  long timeout_ms;  /* -1: unset */
-  int retries;      /* -1: unset */
-  unsigned digests; /* bit 1u << enum digest_alg per expected digest */
+  long timeout_ms;     /* -1: unset */
+  int retries;         /* -1: unset */
+  uint64_t limit_rate; /* bytes/s; 0: unset */
+  unsigned digests;    /* bit 1u << enum digest_alg per expected digest */
   uint8_t digest[DIGEST_ALGS][DIGEST_MAX]; /* digest_size(a) bytes each */
   uint16_t *expect_status;                 /* NULL: any 2xx */
   size_t nexpect;

@@ -31,6 +31,7 @@
 #include "hex.h"
 #include "jobs_internal.h"
 #include "output.h"
+#include "pace.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -449,6 +450,24 @@ static int jkey_retries(struct jctx *c, const cJSON *v, uint32_t vi,
   return 0;
 }
 
+/* "limit_rate": bytes/s, a number or a string with K, M or G. */
+static int jkey_limit_rate(struct jctx *c, const cJSON *v, uint32_t vi,
+                           struct job *j) {
+  char num[32];
+  const char *t = num;
+  if (cJSON_IsNumber(v))
+    snprintf(num, sizeof(num), "%.17g", v->valuedouble);
+  else if (cJSON_IsString(v))
+    t = v->valuestring;
+  else
+    return jtype(c, v, vi, "limit_rate", "a rate such as 200K or 1048576");
+  if (pace_parse_bytes(t, &j->limit_rate) < 0)
+    return jerr(c, jval(c->t, vi),
+                "\"limit_rate\" must be bytes per second from 1, with an "
+                "optional K, M or G (e.g. 500K)");
+  return 0;
+}
+
 /* "sha256", "sha512", "md5": the expected digest, in hex (either case). */
 static int jdigest(struct jctx *c, const cJSON *v, uint32_t vi,
                    enum digest_alg a, struct job *j) {
@@ -527,13 +546,13 @@ static int jkey_output_dir(struct jctx *c, const cJSON *v, uint32_t vi,
 
 /* Job keys; "output_dir" (last) only in "defaults". */
 static const char *const jkey_names[] = {
-    "url",       "id",      "output", "method", "headers", "body",
-    "timeout",   "retries", "sha256", "sha512", "md5",     "expect_status",
-    "output_dir"};
+    "url",        "id",        "output", "method", "headers", "body",
+    "timeout",    "retries",   "sha256", "sha512", "md5",     "expect_status",
+    "limit_rate", "output_dir"};
 static jkey_fn *const jkey_fns[] = {
-    jkey_url,  jkey_id,      jkey_output,    jkey_method, jkey_headers,
-    jkey_body, jkey_timeout, jkey_retries,   jkey_sha256, jkey_sha512,
-    jkey_md5,  jkey_expect,  jkey_output_dir};
+    jkey_url,  jkey_id,      jkey_output,     jkey_method,    jkey_headers,
+    jkey_body, jkey_timeout, jkey_retries,    jkey_sha256,    jkey_sha512,
+    jkey_md5,  jkey_expect,  jkey_limit_rate, jkey_output_dir};
 #define JKEYS_ALL (sizeof(jkey_names) / sizeof(jkey_names[0]))
 
 /* The members of object obj (node oi) into j. */

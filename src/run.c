@@ -25,6 +25,7 @@
 #include "checksums.h"
 #include "fetch.h"
 #include "hosts.h"
+#include "pace.h"
 #include "progress.h"
 #include "redact.h"
 #include "report.h"
@@ -938,6 +939,8 @@ static void fill_cfg(struct ctx *c) {
   f->max_redirs = o->max_redirs;
   f->max_filesize = o->max_filesize;
   f->limit_rate = o->limit_rate;
+  f->limit_rate_total = o->limit_rate_total;
+  f->concurrency = o->concurrency;
   f->create_dirs = o->create_dirs;
   f->resume = o->resume;
   f->skip_existing = o->skip_existing;
@@ -1032,6 +1035,7 @@ static bool cleanup(struct ctx *c) {
   output_dir_close(c->cfg.od);
   free(c->fixed_rel);
   hosts_destroy(c->hosts);
+  pace_destroy(c->cfg.pace);
   rt_sem_destroy(c->cfg.slots);
   rt_notify_destroy(c->feed.ready);
   rt_token_destroy(c->stop_tok);
@@ -1044,6 +1048,10 @@ static bool cleanup(struct ctx *c) {
 static int setup_limits(struct ctx *c) {
   const struct cli_opts *o = c->o;
   c->window = o->concurrency;
+  if ((o->rate > 0 || o->per_host_rate > 0 || o->limit_rate_total) &&
+      !(c->cfg.pace =
+            pace_create(o->rate, o->per_host_rate, o->limit_rate_total)))
+    return -1;
   if (!o->per_host)
     return 0;
   c->window = o->concurrency * 4 > 256 ? o->concurrency * 4 : 256;

@@ -12,7 +12,9 @@
 #      worker's multi multiplexes its streams on one connection);
 #   5. an HTTPS server that speaks only HTTP/1.1 and closes every
 #      connection (slow responses) still gets the jobs concurrently: waiting
-#      to multiplex (PIPEWAIT) must not serialise them behind one connection.
+#      to multiplex (PIPEWAIT) must not serialise them behind one connection;
+#   6. --limit-rate and --limit-rate-total hold on multiplexed HTTP/2
+#      streams (pausing one stream does not stall or speed up the others).
 set -euo pipefail
 jfetch=$1
 work=$(mktemp -d)
@@ -146,5 +148,26 @@ for _, d in sorted(ev, key=lambda e: (e[0], e[1])):
 print(top)' logs/h1.log)
 expect "HTTP/1.1 jobs overlapped (at most $peak at once, want >= 4)" \
   test "$peak" -ge 4
+# 6: pacing over HTTP/2 (the write callback pauses one stream while the
+# others on its connection go on): four 800 KiB streams at 400K each end
+# in about 2 s, under --limit-rate-total 1M in about 3.2 s, byte-exact
+for i in $(seq 1 4); do head -c 819200 /dev/urandom > "www/p$i.bin"; done
+chmod -R a+rX www
+secs() { python3 -c 'import time; print(time.monotonic())'; }
+t0=$(secs)
+batch 4 "$url" p o6 -j 4 --limit-rate 400K
+t1=$(secs)
+batch 4 "$url" p o7 -j 4 --limit-rate-total 1M
+t2=$(secs)
+h2p=$(grep -c '^HTTP/2.0 .* /p' logs/access.log || true)
+expect "paced transfers were HTTP/2 ($h2p of 8)" test "$h2p" = 8
+within() { python3 -c 'import sys; a, b, lo, hi = map(float, sys.argv[1:])
+sys.exit(not lo <= b - a <= hi)' "$@"; }
+d1=$(python3 -c "print('%.2f' % ($t1 - $t0))")
+d2=$(python3 -c "print('%.2f' % ($t2 - $t1))")
+expect "HTTP/2 at --limit-rate 400K: $d1 s (1.5-5.5)" within "$t0" "$t1" 1.5 5.5
+expect "HTTP/2 under --limit-rate-total 1M: $d2 s (2.4-6.5)" \
+  within "$t1" "$t2" 2.4 6.5
+
 if [ $fail = 0 ]; then echo "1 passed, 0 failed"; else echo "0 passed, 1 failed"; fi
 exit $fail

@@ -88,20 +88,22 @@ static void refused_values(const char *flag, const char *const *bad, size_t n,
 static const struct {
   const char *name, *value;
 } values[] = {
-    {"cacert", "ca.pem"},     {"checksum", "sums.txt"},
-    {"concurrency", "3"},     {"connect-timeout", "5"},
-    {"deadline", "60"},       {"format", "%{id}\\n"},
-    {"header", "X-A: b"},     {"input-file", "list.txt"},
-    {"jobs", "jobs.json"},    {"jobs-format", "jsonl"},
-    {"limit-rate", "10K"},    {"max-filesize", "1M"},
-    {"max-redirs", "3"},      {"output", "file.out"},
-    {"output-dir", "dir"},    {"per-host", "2"},
-    {"progress", "plain"},    {"report", "junit=r.xml"},
-    {"retries", "3"},         {"retry-delay", "2"},
-    {"retry-max-time", "30"}, {"shard", "0/2"},
-    {"speed-limit", "100"},   {"speed-time", "5"},
-    {"threads", "2"},         {"timeout", "10"},
-    {"user-agent", "ua/1"},   {"write-out", "%{url}"},
+    {"cacert", "ca.pem"},      {"checksum", "sums.txt"},
+    {"concurrency", "3"},      {"connect-timeout", "5"},
+    {"deadline", "60"},        {"format", "%{id}\\n"},
+    {"header", "X-A: b"},      {"input-file", "list.txt"},
+    {"jobs", "jobs.json"},     {"jobs-format", "jsonl"},
+    {"limit-rate", "10K"},     {"limit-rate-total", "1M"},
+    {"per-host-rate", "5/s"},  {"rate", "20/m"},
+    {"max-filesize", "1M"},    {"max-redirs", "3"},
+    {"output", "file.out"},    {"output-dir", "dir"},
+    {"per-host", "2"},         {"progress", "plain"},
+    {"report", "junit=r.xml"}, {"retries", "3"},
+    {"retry-delay", "2"},      {"retry-max-time", "30"},
+    {"shard", "0/2"},          {"speed-limit", "100"},
+    {"speed-time", "5"},       {"threads", "2"},
+    {"timeout", "10"},         {"user-agent", "ua/1"},
+    {"write-out", "%{url}"},
 };
 
 static const char *value_for(const char *name) {
@@ -576,7 +578,35 @@ Test(cli_args_values, sizes, .timeout = T_SHORT) {
   } ok[] = {
       {"500000", 500000},    {"64K", 65536}, {"64k", 65536},  {"10M", 10485760},
       {"2G", 2147483648ull}, {"1.5K", 1536}, {"64KB", 65536}, {"1", 1}};
-  const char *names[] = {"max-filesize", "limit-rate"};
+  const char *names[] = {"max-filesize", "limit-rate", "limit-rate-total"};
+  for (int i = 0; i < 3; i++) {
+    char flag[64];
+    snprintf(flag, sizeof(flag), "--%s", names[i]);
+    for (size_t k = 0; k < sizeof(ok) / sizeof(ok[0]); k++) {
+      struct cli_opts o;
+      struct diag d;
+      const char *args[] = {flag, ok[k].text, "u", NULL};
+      cr_assert_eq(parse_list(&o, &d, args), 0, "%s %s: %s", flag, ok[k].text,
+                   d.text);
+      uint64_t got = i == 2 ? o.limit_rate_total
+                     : i    ? o.limit_rate
+                            : o.max_filesize;
+      cr_assert_eq(got, ok[k].n, "%s %s: %llu", flag, ok[k].text,
+                   (unsigned long long)got);
+      cli_args_free(&o);
+    }
+    const char *bad[] = {"",  "abc", "0",    "-5",  "10X", "1T",
+                         "K", "0.5", "10 M", "inf", "nan", "1e19"};
+    refused_values(flag, bad, sizeof(bad) / sizeof(bad[0]), "size", ONLY_U);
+  }
+}
+
+Test(cli_args_values, rates, .timeout = T_SHORT) {
+  static const struct {
+    const char *text;
+    double per_s;
+  } ok[] = {{"20/s", 20}, {"1/s", 1}, {"120/m", 2}, {"7200/h", 2}};
+  const char *names[] = {"rate", "per-host-rate"};
   for (int i = 0; i < 2; i++) {
     char flag[64];
     snprintf(flag, sizeof(flag), "--%s", names[i]);
@@ -586,14 +616,15 @@ Test(cli_args_values, sizes, .timeout = T_SHORT) {
       const char *args[] = {flag, ok[k].text, "u", NULL};
       cr_assert_eq(parse_list(&o, &d, args), 0, "%s %s: %s", flag, ok[k].text,
                    d.text);
-      uint64_t got = i ? o.limit_rate : o.max_filesize;
-      cr_assert_eq(got, ok[k].n, "%s %s: %llu", flag, ok[k].text,
-                   (unsigned long long)got);
+      double got = i ? o.per_host_rate : o.rate;
+      cr_assert_float_eq(got, ok[k].per_s, 1e-9, "%s %s: %g", flag, ok[k].text,
+                         got);
       cli_args_free(&o);
     }
-    const char *bad[] = {"",  "abc", "0",    "-5",  "10X", "1T",
-                         "K", "0.5", "10 M", "inf", "nan", "1e19"};
-    refused_values(flag, bad, sizeof(bad) / sizeof(bad[0]), "size", ONLY_U);
+    const char *bad[] = {"",      "10",    "10/d", "0/s",   "-1/s",
+                         "1.5/s", "10/",   "/s",   "10/ss", "10/S",
+                         "x/s",   "10/s/", " 1/s", "1e3/s"};
+    refused_values(flag, bad, sizeof(bad) / sizeof(bad[0]), "N/s", ONLY_U);
   }
 }
 
