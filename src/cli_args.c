@@ -1,16 +1,18 @@
 /*
  * cli_args.c - the option table, parsing, --help, --version.
  *
- * Table rows are sorted by long name (checked at start-up in debug builds
- * and by a unit test) and found with bsearch, curl's aliases[] way.  Each
- * row has an enum value, the short letter if any, the argument's name (NULL
- * for a flag), its help group and one line of help.  Accepted forms:
+ * Table rows are sorted by long name (asserted on the first lookup in
+ * debug builds, table_sorted, and checked by test_cli_args.c) and found with
+ * bsearch, curl's aliases[] way.  Each row has an enum value, the short letter
+ * if any, the argument's name (NULL for a flag), its help group and one line of
+ * help.  Accepted forms:
  * --name VALUE, --name=VALUE, -x VALUE, -xVALUE, and bundled flags (-qk).
  * "--" ends options.  Every value is checked here, so that bad input stops
  * the run before anything is fetched, with a message naming the flag.
  */
 #include "cli_args.h"
 
+#include <assert.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <math.h>
@@ -173,7 +175,23 @@ static int cmp_name(const void *key, const void *elem) {
   return strcmp(key, ((const struct opt *)elem)->name);
 }
 
+#ifndef NDEBUG
+static bool table_sorted(void) {
+  for (size_t i = 1; i < NOPTS; i++)
+    if (strcmp(opts_table[i - 1].name, opts_table[i].name) >= 0)
+      return false;
+  return true;
+}
+#endif
+
 static const struct opt *find_long(const char *name) {
+#ifndef NDEBUG
+  static bool checked;
+  if (!checked) {
+    assert(table_sorted() && "opts_table must be sorted for bsearch");
+    checked = true;
+  }
+#endif
   return bsearch(name, opts_table, NOPTS, sizeof(opts_table[0]), cmp_name);
 }
 

@@ -7,7 +7,8 @@
  *      what it holds), or spool (memory, then a file), or standard output;
  *      build the
  *      easy handle; if a sha256 must be checked and the .part already has
- *      bytes, hash them first on the blocking pool;
+ *      bytes, hash them first, on this worker, 1 MiB per poll with a yield
+ *      between steps (hash_step), so other tasks on the worker keep going;
  *   3. attempts: take a --per-host slot, then a -j slot (when tasks can
  *      outnumber them), run the transfer on this worker's multi handle,
  *      give both slots back, classify; a transient failure (fetch_transient)
