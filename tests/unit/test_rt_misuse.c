@@ -44,8 +44,7 @@ static int joiner_poll(rt_cx *cx, void *st, void **out) {
 }
 static const rt_task_type joiner_type = {"joiner", joiner_poll, NULL, NULL};
 
-Test(misuse, blocking_join_on_a_worker, .signal = SIGABRT,
-     .timeout = T_SHORT) {
+Test(misuse, blocking_join_on_a_worker, .signal = SIGABRT, .timeout = T_SHORT) {
   tenv e;
   env_start(&e, 1, 0);
   joiner_st b;
