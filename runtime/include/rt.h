@@ -451,8 +451,10 @@ int rt_yield_now(rt_cx *cx, bool *yielded);
  * never blocks (locks the pool).  Cost: one allocation, a condvar signal
  * to an idle pool thread or, with none idle and fewer than max_blocking,
  * a new thread.  Errors: RT_ENORUNTIME (no runtime on this thread, as
- * rt_spawn), RT_ENOMEM, RT_ESHUTDOWN; then nothing is allocated and *out
- * is untouched.
+ * rt_spawn), RT_ENOMEM, RT_ESHUTDOWN, and RT_ENOMEM / RT_ESYS when no pool
+ * thread exists and none could be started (a job is never left queued
+ * with no thread to run it); then nothing is allocated and *out is
+ * untouched.
  */
 int rt_spawn_blocking(void *(*fn)(void *arg), void *arg, rt_handle **out);
 

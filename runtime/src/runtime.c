@@ -298,10 +298,9 @@ int rt_block_on(rt_runtime *rt, const rt_task_type *type, const void *state,
     goto out;
   }
   atomic_store(&t->home, d);
-  atomic_fetch_add(&t->state, RT__PIN_ONE); /* a root never leaves */
-  if (rt__registry_add(rt, t) != 0) {
+  atomic_fetch_add(&t->state, RT__PIN_ONE);  /* a root never leaves */
+  if ((rc = rt__registry_add(rt, t)) != 0) { /* RT_ENOMEM, RT_ESHUTDOWN */
     free(t);
-    rc = RT_ESHUTDOWN;
     goto out;
   }
   rt_runtime *prev_rt = rt__tls_rt;
