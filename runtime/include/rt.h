@@ -218,7 +218,8 @@ void rt_runtime_exit(void);
  * thread's own event loop meanwhile (the root may sleep, wait and transfer
  * like any task; tasks it spawns run on the workers).  The result goes to
  * *out (which may be NULL).  Returns 0, or RT_ENOMEM / RT_ESHUTDOWN / RT_ESYS
- * if the root could not start (the drop function then does not run).
+ * if the root could not start (the drop function then does not run, and
+ * *out holds status RT_JOIN_CANCELLED and nothing to free).
  * Threads: not a worker (asserted).  Blocks: yes, until the root ends.
  * Cost: one temporary driver (an ev loop, two fds) and the root's
  * allocation.  The thread's current runtime is restored on return.

@@ -283,6 +283,8 @@ static void drive(struct rt__driver *d, rt_task *root) {
 int rt_block_on(rt_runtime *rt, const rt_task_type *type, const void *state,
                 size_t state_size, rt_join *out) {
   assert(rt && type && type->poll && (state || state_size == 0));
+  if (out) /* what a caller that ignores the error finds: nothing to free */
+    *out = (rt_join){.status = RT_JOIN_CANCELLED};
   assert(rt_current_worker() < 0); /* not from a worker */
   struct rt__driver *d = calloc(1, sizeof(*d));
   if (!d)

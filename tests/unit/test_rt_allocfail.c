@@ -163,8 +163,8 @@ Test(allocfail, walk_every_allocation, .timeout = T_LONG) {
       created++;
     REQUIRE(atomic_load(&g_bad_rc) == 0, "N=%lu: return code %d", n,
             atomic_load(&g_bad_rc));
-    REQUIRE(count_fds() == fds, "N=%lu: %d fds open, %d before", n,
-            count_fds(), fds);
+    REQUIRE(count_fds() == fds, "N=%lu: %d fds open, %d before", n, count_fds(),
+            fds);
   }
   alloc_fault_set(0);
   /* the first allocations are the runtime's own set-up */
