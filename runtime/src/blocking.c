@@ -190,8 +190,14 @@ int rt__pool_init(rt_runtime *rt) {
   p->threads = calloc(p->max, sizeof(*p->threads));
   p->slot_used = calloc(p->max, sizeof(bool));
   p->slot_exited = calloc(p->max, sizeof(bool));
-  if (!p->threads || !p->slot_used || !p->slot_exited)
+  if (!p->threads || !p->slot_used || !p->slot_exited) {
+    /* all or nothing: rt__pool_fini keys on threads */
+    free(p->threads);
+    free(p->slot_used);
+    free(p->slot_exited);
+    p->threads = NULL;
     return RT_ENOMEM;
+  }
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->cv, NULL);
   pthread_cond_init(&p->done_cv, NULL);

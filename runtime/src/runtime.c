@@ -171,12 +171,14 @@ static int join_workers(rt_runtime *rt, uint64_t deadline) {
   return rc;
 }
 
+#ifndef NDEBUG
 /* True when the calling thread is one of rt's workers or blocking-pool
  * threads (or rt's block_on thread): those must not shut rt down. */
-static inline bool on_runtime_thread(const rt_runtime *rt) {
+static bool on_runtime_thread(const rt_runtime *rt) {
   struct rt__driver *d = rt__tls_driver;
   return (d && d->rt == rt) || (rt__tls_pad && rt__tls_rt == rt);
 }
+#endif
 
 int rt_runtime_shutdown(rt_runtime *rt, uint32_t timeout_ms) {
   assert(rt && !on_runtime_thread(rt));
