@@ -117,7 +117,7 @@ Test(misuse, waitable_polled_outside_its_task, .signal = SIGABRT,
 
 /* Release builds compile the asserts out; the Debug CI step runs the
  * tests above.  This one keeps the binary honest about which it is. */
-Test(misuse, built_with_ndebug) {
+Test(misuse, built_with_ndebug, .timeout = T_SHORT) {
   int checked = 0;
   assert((checked = 1));
   cr_assert_eq(checked, 0, "NDEBUG is set but assert() evaluated");
