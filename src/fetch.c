@@ -1,5 +1,7 @@
 /*
  * fetch.c - the fetch task: one job, from output file to result.
+ * budget: over 800 lines; the split (retry policy, easy-handle cache,
+ * spool) is pending (issue 11 item 1).
  *
  * A resumable poll function (RT_BEGIN in rt.h) with these steps:
  *   1. --skip-existing: a final file already there ends the job (skipped);

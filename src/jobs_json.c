@@ -1,5 +1,7 @@
 /*
  * jobs_json.c - JSON job documents and JSON Lines: cJSON parses, the
+ * budget: over 800 lines; one concern (JSON job input) whose split into
+ * document and JSON Lines readers is to be decided (issue 11).
  * position scanner (jobs_json_scan.c) says where each node sits and
  * refuses what cJSON should not take, and the key checkers turn objects
  * into jobs.

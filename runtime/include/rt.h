@@ -28,11 +28,23 @@
  * caller was registered and will be woken, and negative values are errors.
  * rt_strerror() names them.
  *
- * Threads: every function says which threads may call it.  "Any thread"
- * includes threads outside the runtime.  "Task context" means inside a poll
- * function, with its rt_cx.  Nothing here calls exit() or abort() on a
- * recoverable condition; misuse of the API (a NULL where an object is
- * required, a poll function called outside its task) is an assert.
+ * Contracts: every function says
+ *   - Threads: which may call it.  "Any thread" includes threads outside
+ *     the runtime.  "Task context" means inside a poll function, with its
+ *     rt_cx (a drop function is not task context).  "Not a worker" means
+ *     any thread but the runtime's worker threads.
+ *   - Blocks: whether it may put the calling thread to sleep.  "Locks"
+ *     means it takes a runtime mutex for a bounded, short time (never
+ *     while running user code), which is not counted as blocking.
+ *   - Cost: O(...) in what, heap allocations, and whether it wakes another
+ *     thread (an ev_async write or a condition-variable signal).
+ *   - Errors: the codes it returns; "none" means it cannot fail.
+ * Nothing here calls exit() or abort() on a recoverable condition.  Misuse
+ * of the API is checked with assert() (Debug builds; NDEBUG, as in Release
+ * and RelWithDebInfo, compiles the checks out): a NULL where an object is
+ * required, a waitable polled outside its task's poll, a handle used after
+ * it was consumed, a blocking call on a worker, a primitive destroyed while
+ * a task waits on it, shutdown from one of the runtime's own threads.
  */
 #ifndef RT_H
 #define RT_H
@@ -62,7 +74,8 @@ enum {
   RT_ECURL = -10      /* libcurl refused (see the transfer's message) */
 };
 
-/* A static string naming a code.  Never NULL.  Any thread. */
+/* A static string naming a code (unknown codes included).  Never NULL.
+ * Any thread; never blocks; O(1); errors: none. */
 const char *rt_strerror(int code);
 
 /* ---- types ------------------------------------------------------------- */
@@ -122,7 +135,9 @@ typedef struct rt_join {
   uint64_t tag;
 } rt_join;
 
-/* Frees what a join result owns (the panic message) and zeroes it. */
+/* Frees what a join result owns (the panic message) and zeroes its value
+ * and panic (the value itself is the caller's to free).  NULL does
+ * nothing.  Any thread; never blocks; O(1), one free(); errors: none. */
 void rt_join_clear(rt_join *j);
 
 /* ---- the runtime ------------------------------------------------------- */
@@ -139,14 +154,20 @@ typedef struct rt_config {
                                      keeps for reuse; 0 = 512 */
 } rt_config;
 
-/* Fills *cfg with the defaults (all zero, meaning "choose"). */
+/* Fills *cfg with the defaults (all zero, meaning "choose").  Any thread;
+ * never blocks; O(1); errors: none. */
 void rt_config_init(rt_config *cfg);
 
 /*
  * Creates a runtime and starts its worker threads.  cfg may be NULL.
- * On success *out owns the runtime; free it with rt_runtime_destroy.
- * Errors: RT_ENOMEM, RT_ESYS (thread or event-loop creation failed; nothing
- * is left running).  Any thread.  Cost: one thread and one epoll fd per worker.
+ * On success *out owns the runtime; free it with rt_runtime_destroy; on
+ * failure *out is untouched and nothing is left allocated or running.
+ * Errors: RT_ENOMEM, RT_ESYS (thread or event-loop creation failed).
+ * Any thread; blocks only while starting the threads.  Cost: O(workers):
+ * per worker one thread, one ev loop (an epoll fd and an eventfd) and its
+ * allocations, plus the registry's chunk table (512 KiB of pointers,
+ * calloc'd) and the blocking pool's slot arrays; no blocking thread is
+ * started yet.
  */
 int rt_runtime_create(const rt_config *cfg, rt_runtime **out);
 
@@ -156,26 +177,38 @@ int rt_runtime_create(const rt_config *cfg, rt_runtime **out);
  * waits for running spawn_blocking work, and joins the threads.  Waits at
  * most timeout_ms (UINT32_MAX: forever); on timeout the stragglers are left
  * running detached, as Tokio's shutdown_timeout does, and RT_ETIMEDOUT is
- * returned.  Calling it twice is harmless.  Not from a runtime thread.
+ * returned.  Calling it twice is harmless (the second returns what the
+ * first did).  Threads: not one of rt's own (a worker, a blocking-pool
+ * thread, or rt's rt_block_on thread; asserted).  Blocks: yes, up to
+ * timeout_ms.  Cost: O(live tasks) aborts, registry rescans every 1-20 ms
+ * until none is left (each O(peak tasks)), one wake-up per worker.
+ * Errors: RT_ETIMEDOUT.
  */
 int rt_runtime_shutdown(rt_runtime *rt, uint32_t timeout_ms);
 
 /* Shuts down (without a time limit) if that was not done, then frees the
- * runtime.  NULL does nothing.  Not from a runtime thread. */
+ * runtime; after a shutdown that timed out, the memory is leaked instead
+ * while a straggler thread may still use it.  NULL does nothing.  Threads
+ * and blocking as rt_runtime_shutdown.  Errors: none. */
 void rt_runtime_destroy(rt_runtime *rt);
 
-/* Number of worker threads. Any thread. */
+/* Number of worker threads.  Any thread; never blocks; O(1). */
 unsigned rt_runtime_workers(const rt_runtime *rt);
 
 /* Number of tasks spawned on rt that have not ended yet (blocking jobs
- * included).  For tests and diagnostics: it locks every registry shard, so
- * it costs O(shards).  Any thread. */
+ * and a running rt_block_on root included).  For tests and diagnostics:
+ * it holds the registry mutex while it walks every slot ever allocated,
+ * so it costs O(peak live tasks, rounded up to 4096) and stalls spawns and
+ * completions that need that mutex meanwhile.  Any thread; locks; no
+ * allocation; errors: none. */
 size_t rt_runtime_live_tasks(rt_runtime *rt);
 
 /*
  * Makes rt the current runtime of the calling thread, so that rt_spawn and
  * the sync primitives' blocking calls work from it.  Worker threads and a
- * thread inside rt_block_on are already inside.  rt_runtime_exit leaves.
+ * thread inside rt_block_on are already inside.  rt_runtime_exit leaves
+ * (the thread then has no runtime).  Any thread; never blocks; O(1), a
+ * thread-local store; errors: none.
  */
 void rt_runtime_enter(rt_runtime *rt);
 void rt_runtime_exit(void);
@@ -185,13 +218,18 @@ void rt_runtime_exit(void);
  * thread's own event loop meanwhile (the root may sleep, wait and transfer
  * like any task; tasks it spawns run on the workers).  The result goes to
  * *out (which may be NULL).  Returns 0, or RT_ENOMEM / RT_ESHUTDOWN / RT_ESYS
- * if the root could not start.  From a plain thread, not from a worker.
+ * if the root could not start (the drop function then does not run, and
+ * *out holds status RT_JOIN_CANCELLED and nothing to free).
+ * Threads: not a worker (asserted).  Blocks: yes, until the root ends.
+ * Cost: one temporary driver (an ev loop, two fds) and the root's
+ * allocation.  The thread's current runtime is restored on return.
  */
 int rt_block_on(rt_runtime *rt, const rt_task_type *type, const void *state,
                 size_t state_size, rt_join *out);
 
 /* Index of the worker running the calling thread, or -1 on any other
- * thread (the main thread, a blocking-pool thread). */
+ * thread (the main thread, a blocking-pool thread, an rt_block_on thread).
+ * Any thread; never blocks; O(1). */
 int rt_current_worker(void);
 
 /* ---- spawning and JoinHandles ----------------------------------------- */
@@ -204,22 +242,33 @@ int rt_current_worker(void);
  * Never polls the task before returning, so it is safe under a lock.
  * Called from a task, the new task goes on this worker's queue; from any
  * other thread that entered the runtime, on the global injection queue.
- * Called from a thread that has no runtime, it prints a message saying so
- * and aborts the process, as Tokio panics: that is a program bug.
- * Errors: RT_ENOMEM, RT_ESHUTDOWN (in both cases the state is untouched and
- * the drop function does not run).  Cost: one allocation.
+ * Threads: any thread inside a runtime (a task, rt_block_on, a blocking-pool
+ * thread, or after rt_runtime_enter).  Never blocks.
+ * Errors: RT_ENORUNTIME (the thread has no runtime: as rt_spawn_blocking,
+ * the caller decides; not an abort), RT_ENOMEM, RT_ESHUTDOWN.  On any error
+ * nothing is allocated, *out is untouched and the drop function does not
+ * run.  Cost: O(1): one malloc (header + state_size), a registry slot
+ * (a mutex once per ~128 spawns), a queue push, and a wake-up of an idle
+ * worker if one is parked.  type must not be NULL (asserted).
  */
 int rt_spawn(const rt_task_type *type, const void *state, size_t state_size,
              rt_handle **out);
 
 /*
  * Awaits a task from task context.  RT_PENDING until the task ends; then
- * fills *out, consumes the handle (do not use it again) and returns 0.
+ * fills *out (which may be NULL: the result is then dropped), consumes
+ * the handle (do not use it again: asserted while the memory lives) and
+ * returns 0.  A task must not join itself (asserted).  Threads: task
+ * context.  Never blocks.  Cost: O(1); the first PENDING takes a reference
+ * on the joiner; a ready result costs one unit of the coop budget (out of
+ * budget it returns RT_PENDING and re-queues the joiner).  Errors: none.
  */
 int rt_handle_join(rt_cx *cx, rt_handle *h, rt_join *out);
 
-/* Blocks a thread that is not a worker until the task ends, fills *out and
- * consumes the handle.  Returns 0.  Never from a worker thread. */
+/* Blocks a thread that is not a worker until the task ends, fills *out
+ * (may be NULL) and consumes the handle.  Returns 0.  Threads: not a worker
+ * (asserted; a blocking-pool thread may).  Blocks: yes.  Cost: O(1), a
+ * mutex and condvar on the caller's stack.  Errors: none. */
 int rt_handle_join_blocking(rt_handle *h, rt_join *out);
 
 /*
@@ -227,16 +276,22 @@ int rt_handle_join_blocking(rt_handle *h, rt_join *out);
  * waiting task is cancelled at once (its registrations dropped, its drop
  * function run on its worker); a running task is cancelled when its poll
  * returns RT_PENDING (a task that returns RT_READY anyway ends OK).  A task
- * that already ended is unaffected.  Returns at once; idempotent.  Any
- * thread.  Cost: one atomic operation, plus a queue push if the task waits.
+ * that already ended is unaffected.  A blocking job is cancelled only if
+ * it has not started.  Returns at once; idempotent; the handle stays
+ * valid.  Any thread; never blocks.  Cost: O(1): one atomic operation,
+ * plus a queue push and maybe a worker wake-up if the task waits.
+ * Errors: none.
  */
 void rt_handle_abort(rt_handle *h);
 
-/* True once the task has ended (output or failure ready to join). */
+/* True once the task has ended (output or failure ready to join).  Any
+ * thread holding the handle; never blocks; O(1), one atomic load. */
 bool rt_handle_is_finished(const rt_handle *h);
 
 /* Drops the handle; a running task keeps running, detached, and its output
- * is dropped with drop_output when it ends.  Consumes the handle. */
+ * is dropped with drop_output when it ends (at once, here, if it already
+ * ended).  Consumes the handle.  Any thread; never blocks; O(1), may free
+ * the task.  Errors: none. */
 void rt_handle_detach(rt_handle *h);
 
 /* ---- panics ------------------------------------------------------------ */
@@ -247,20 +302,24 @@ void rt_handle_detach(rt_handle *h);
  * function, and delivers the message to its joiner.  The worker, the
  * runtime and other tasks go on.  Locks the poll function holds are NOT
  * released, and cleanup the poll function would have done does not happen
- * except through the drop function.  Outside any task (main thread), it
- * prints the message and aborts, like an uncaught panic.
+ * except through the drop function.  From fn of rt_spawn_blocking it ends
+ * that job as PANICKED the same way.  Outside any task (main thread), it
+ * prints the message and aborts, like an uncaught panic; inside a drop
+ * function that runs after a panic, the first message is kept.  Threads:
+ * any.  Cost: one allocation for the message (if that and a fallback
+ * fail, the task still ends PANICKED, with a NULL panic message).
  */
 _Noreturn void rt_panic(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 
 /* Re-raises a joined panic in the current task (Tokio's resume_unwind):
- * takes ownership of j->panic. */
+ * takes ownership of j->panic.  Threads and cost as rt_panic. */
 _Noreturn void rt_panic_resume(rt_join *j);
 
 /* True inside a drop function that runs because its task panicked, false
  * anywhere else (a drop after an abort or a normal end, a poll function,
  * a plain thread): like Rust's std::thread::panicking, so that a drop can
- * tell a failure from a cancellation. */
+ * tell a failure from a cancellation.  Any thread; O(1). */
 bool rt_panicking(void);
 
 /* ---- JoinSet ----------------------------------------------------------- */
@@ -270,45 +329,61 @@ bool rt_panicking(void);
  * (a task or a thread) at a time: spawn, join_next, abort_all and destroy
  * must not run concurrently on the same set.  The tasks in it may run and
  * complete on any worker.
+ *
+ * Creates an empty set.  Any thread (no runtime needed); never blocks;
+ * two allocations.  Errors: RT_ENOMEM (*out untouched).
  */
 int rt_joinset_create(rt_joinset **out);
 
 /* Aborts every task still in the set, drops their handles and any unjoined
  * outputs.  The aborted tasks finish cancelling in the background (their
- * drop functions still run).  NULL does nothing. */
+ * drop functions still run).  NULL does nothing.  The owner; never blocks;
+ * O(tasks in the set), with queue pushes and wake-ups for waiting ones. */
 void rt_joinset_destroy(rt_joinset *set);
 
 /* Spawns a task into the set (as rt_spawn).  `tag` comes back in the
  * rt_join of this task, so a caller can tell which task a panic or a
- * cancellation belongs to.  Errors as rt_spawn. */
+ * cancellation belongs to.  The owner, on a thread inside a runtime;
+ * never blocks.  Cost: as rt_spawn, plus a lock of the set and, every
+ * doubling, a realloc of its arrays.  Errors as rt_spawn (RT_ENORUNTIME,
+ * RT_ENOMEM, RT_ESHUTDOWN); on error the set is unchanged. */
 int rt_joinset_spawn(rt_joinset *set, const rt_task_type *type,
                      const void *state, size_t state_size, uint64_t tag);
 
 /*
  * Takes the result of the next task to end, in completion order: 0 with
  * *out filled, RT_EEMPTY when the set holds no task, RT_PENDING otherwise.
- * Cancel-safe: not polling it again loses nothing.  Task context.
- * Cost: O(1).
+ * Cancel-safe: not polling it again loses nothing.  The owner, in task
+ * context (asserted); never blocks (locks).  Cost: O(1); a result costs
+ * one unit of the coop budget (out of budget: RT_PENDING, re-queued).
+ * out may be NULL (the result is dropped).
  */
 int rt_joinset_join_next(rt_cx *cx, rt_joinset *set, rt_join *out);
 
-/* The same from a thread that is not a worker: blocks; 0 or RT_EEMPTY. */
+/* The same from a thread that is not a worker (asserted): blocks until a
+ * task ends; 0 or RT_EEMPTY (at once).  O(1). */
 int rt_joinset_join_next_blocking(rt_joinset *set, rt_join *out);
 
 /* Requests abort of every task in the set; their results (mostly
- * CANCELLED) still come out of join_next. */
+ * CANCELLED) still come out of join_next.  The owner; never blocks;
+ * O(tasks in the set), each as rt_handle_abort.  Errors: none. */
 void rt_joinset_abort_all(rt_joinset *set);
 
-/* Number of tasks in the set not yet taken by join_next. */
+/* Number of tasks in the set not yet taken by join_next.  The owner;
+ * O(1). */
 size_t rt_joinset_len(const rt_joinset *set);
 
 /* ---- wakers: for building waitables outside the runtime ---------------- */
 
-/* A new reference to the current task's waker.  Task context. */
+/* A new reference to the current task's waker (keeps the task's memory,
+ * not the task, alive).  Task context (asserted); O(1), one atomic; no
+ * allocation.  Every reference must be woken or dropped exactly once. */
 rt_waker *rt_waker_current(rt_cx *cx);
-/* Wakes the task and consumes the reference.  Any thread. */
+/* Wakes the task (no effect if it ended) and consumes the reference.  Any
+ * thread; never blocks; O(1): a queue push and maybe a worker wake-up; may
+ * free the task. */
 void rt_waker_wake(rt_waker *w);
-/* Drops the reference without waking.  Any thread. */
+/* Drops the reference without waking.  Any thread; O(1); may free. */
 void rt_waker_drop(rt_waker *w);
 
 /* ---- time, yielding ---------------------------------------------------- */
@@ -320,21 +395,24 @@ uint64_t rt_now(void);
  * this worker's event loop (the task stays on this worker while the timer
  * is registered).  Task context.  Cost: O(log n) in the worker's timers.
  * Errors: RT_ENOMEM; RT_EINVAL past 4095 timers and transfers registered
- * by one task at once. */
+ * by one task at once.  The first wait on a deadline allocates a timer
+ * node; later polls reuse it. */
 int rt_sleep_until(rt_cx *cx, uint64_t deadline_ns);
 
 /*
  * The deadline wrapper: polls op(cx, arg) and returns what it returns if
  * that is not RT_PENDING; otherwise returns RT_ETIMEDOUT if the deadline
  * has passed, else RT_PENDING (waiting on both).  When the operation wins,
- * the timer is dropped at the end of the poll.  Task context.
+ * the timer is dropped at the end of the poll.  Task context.  Cost and
+ * errors: op's, plus rt_sleep_until's.
  */
 int rt_timeout(rt_cx *cx, uint64_t deadline_ns, int (*op)(rt_cx *cx, void *arg),
                void *arg);
 
 /* Yields once: the first call returns RT_PENDING and puts the task at the
  * back of its worker's queue, the next returns 0.  *yielded keeps the
- * state between the two calls (start it false).  Task context. */
+ * state between the two calls (start it false).  Task context; O(1), no
+ * allocation; errors: none. */
 int rt_yield_now(rt_cx *cx, bool *yielded);
 
 /*
@@ -370,8 +448,14 @@ int rt_yield_now(rt_cx *cx, bool *yielded);
  * Runs fn(arg) on the runtime's blocking pool (its own threads, never the
  * workers; at most max_blocking at once, the rest queue) and returns a
  * JoinHandle whose output is fn's return value.  fn may call rt_panic.
- * Abort only stops work that has not started.  Any thread inside a runtime.
- * Errors: RT_ENOMEM, RT_ESHUTDOWN, RT_ENORUNTIME.
+ * Abort only stops work that has not started.  Any thread inside a runtime;
+ * never blocks (locks the pool).  Cost: one allocation, a condvar signal
+ * to an idle pool thread or, with none idle and fewer than max_blocking,
+ * a new thread.  Errors: RT_ENORUNTIME (no runtime on this thread, as
+ * rt_spawn), RT_ENOMEM, RT_ESHUTDOWN, and RT_ENOMEM / RT_ESYS when no pool
+ * thread exists and none could be started (a job is never left queued
+ * with no thread to run it); then nothing is allocated and *out is
+ * untouched.
  */
 int rt_spawn_blocking(void *(*fn)(void *arg), void *arg, rt_handle **out);
 
@@ -379,18 +463,25 @@ int rt_spawn_blocking(void *(*fn)(void *arg), void *arg, rt_handle **out);
 
 /* A counting semaphore, fair (FIFO): a large request at the head of the
  * queue holds back smaller ones behind it.  Any thread may create, release,
- * close or destroy (destroy only when nobody waits). */
+ * close or destroy (destroy only when nobody waits: asserted; NULL does
+ * nothing).  create: one allocation, RT_ENOMEM.  Nothing here blocks;
+ * every call locks the semaphore once. */
 int rt_sem_create(size_t permits, rt_sem **out);
 void rt_sem_destroy(rt_sem *s);
 /* Acquires n permits: 0 when they are the task's, RT_PENDING, or
  * RT_ECLOSED.  Dropping the wait (not polling again, cancellation) gives
- * back whatever was assigned.  Task context.  Cost: one lock. */
+ * back whatever was assigned.  Task context.  Cost: one lock; a second
+ * list wait in the same poll allocates a node (RT_ENOMEM).  RT_EINVAL for
+ * n > UINT32_MAX. */
 int rt_sem_acquire(rt_cx *cx, rt_sem *s, size_t n);
-/* Without waiting: 0 or RT_EFULL (not enough now) or RT_ECLOSED. */
+/* Without waiting: 0 or RT_EFULL (not enough now, or someone waits) or
+ * RT_ECLOSED.  Any thread; O(1). */
 int rt_sem_try_acquire(rt_sem *s, size_t n);
-/* Gives n permits back, waking waiters in order.  Any thread. */
+/* Gives n permits back, waking waiters in order.  Any thread; O(waiters
+ * granted), a wake-up each. */
 void rt_sem_release(rt_sem *s, size_t n);
-/* Fails every current and future acquire with RT_ECLOSED. */
+/* Fails every current and future acquire with RT_ECLOSED.  Any thread;
+ * O(waiters), a wake-up each. */
 void rt_sem_close(rt_sem *s);
 size_t rt_sem_available(const rt_sem *s);
 
@@ -398,12 +489,16 @@ size_t rt_sem_available(const rt_sem *s);
 
 /* Tokio's Notify: notify_one wakes one waiter or, with none, stores one
  * permit for the next wait; notify_waiters wakes all current waiters and
- * stores nothing. */
+ * stores nothing.  create: any thread, one allocation, RT_ENOMEM.
+ * destroy: any thread, only when nobody waits (asserted); NULL does
+ * nothing.  notify_one: any thread, O(1), at most one wake-up.
+ * notify_waiters: any thread, O(waiters), a wake-up each.  None blocks. */
 int rt_notify_create(rt_notify **out);
 void rt_notify_destroy(rt_notify *n);
 /* 0 once notified (or a stored permit was taken), else RT_PENDING. A
  * notification that reached a wait that is then dropped passes to the next
- * waiter.  Task context. */
+ * waiter.  Task context; locks; a second list wait in one poll allocates
+ * a node (RT_ENOMEM). */
 int rt_notify_wait(rt_cx *cx, rt_notify *n);
 void rt_notify_one(rt_notify *n);
 void rt_notify_waiters(rt_notify *n);
@@ -413,14 +508,19 @@ void rt_notify_waiters(rt_notify *n);
 /* A bounded FIFO of void* items (capacity >= 1), many senders, one
  * receiver at a time.  After rt_chan_close, sends fail with RT_ECLOSED and
  * the receiver drains what is left, then gets RT_ECLOSED.  destroy only when
- * nobody waits; remaining items are not freed. */
+ * nobody waits (asserted); remaining items are not freed.  create: any
+ * thread, two allocations, RT_EINVAL (capacity 0) or RT_ENOMEM.  Nothing
+ * here blocks; every call locks the channel once and is O(1) plus a
+ * wake-up of one waiter (close: of all waiters). */
 int rt_chan_create(size_t capacity, rt_chan **out);
 void rt_chan_destroy(rt_chan *c);
-/* 0 when queued, RT_PENDING while full, RT_ECLOSED.  Task context. */
+/* 0 when queued, RT_PENDING while full, RT_ECLOSED.  Task context;
+ * RT_ENOMEM for a second list wait in one poll. */
 int rt_chan_send(rt_cx *cx, rt_chan *c, void *item);
 /* 0, RT_EFULL or RT_ECLOSED.  Any thread. */
 int rt_chan_try_send(rt_chan *c, void *item);
-/* 0 with *item, RT_PENDING while empty, RT_ECLOSED once closed and empty. */
+/* 0 with *item, RT_PENDING while empty, RT_ECLOSED once closed and empty.
+ * Task context; RT_ENOMEM as rt_chan_send. */
 int rt_chan_recv(rt_cx *cx, rt_chan *c, void **item);
 /* 0, RT_EEMPTY or RT_ECLOSED.  Any thread. */
 int rt_chan_try_recv(rt_chan *c, void **item);
@@ -431,9 +531,16 @@ size_t rt_chan_len(const rt_chan *c);
 
 /*
  * A transfer drives one configured libcurl easy handle (passed as void* so
- * this header does not need curl.h) on the multi handle of the worker that
- * first polls it, wired to that worker's ev loop the multi_socket way.
- * The task stays on that worker until the transfer ends or is dropped.
+ * this header does not need curl.h) on one worker's multi handle, wired to
+ * that worker's ev loop the multi_socket way.  Which worker: each start
+ * (the first poll, and the first poll after an end or an abort) balances
+ * transfers: if the task is not pinned (no timer or other transfer held)
+ * and another worker's multi holds fewer transfers than this one's, the
+ * task migrates there (that poll returns RT_PENDING and the task is
+ * re-queued on the chosen worker, where the transfer starts).  From the
+ * start until the transfer ends or is dropped, the task is pinned to that
+ * worker; a retry may start on another one.  An rt_block_on root never
+ * migrates: its transfers run on its own thread's multi.
  *
  * The runtime sets CURLOPT_PRIVATE (do not use it), CURLOPT_NOSIGNAL and
  * CURLOPT_SHARE (DNS and TLS-session caches shared by all workers, with
@@ -444,7 +551,7 @@ size_t rt_chan_len(const rt_chan *c);
 typedef struct rt_xfer rt_xfer;
 
 /* Wraps an easy handle.  The caller keeps owning the easy handle; it must
- * outlive the rt_xfer.  Any thread.  Errors: RT_ENOMEM. */
+ * outlive the rt_xfer.  Any thread; one allocation; errors: RT_ENOMEM. */
 int rt_xfer_create(void *easy, rt_xfer **out);
 
 /*
@@ -454,8 +561,11 @@ int rt_xfer_create(void *easy, rt_xfer **out);
  * from the multi at once, on its worker: the transfer is aborted.  Once a
  * transfer has ended (its 0 returned) or been aborted, the next poll starts
  * a new one with the easy handle as it is then configured: that is how a
- * retry is made.  Task context.  Errors: RT_ENOMEM, RT_ECURL (the multi
- * refused the handle).
+ * retry is made.  Task context; never blocks.  Cost: a start allocates a
+ * registration node and, on a worker's first transfer, its multi handle;
+ * O(workers) to pick the lightest worker.  Errors: RT_ENOMEM, RT_ECURL (the
+ * multi refused the handle), RT_EINVAL (past 4095 timers and transfers
+ * held by one task at once).
  */
 int rt_xfer_poll(rt_cx *cx, rt_xfer *x, int *curl_code);
 
@@ -463,25 +573,29 @@ int rt_xfer_poll(rt_cx *cx, rt_xfer *x, int *curl_code);
  * Wakes the task waiting on x without ending the transfer, e.g. from a
  * write or progress callback that wants the task to look at its state (it
  * then re-polls rt_xfer_poll to keep waiting).  Only from libcurl
- * callbacks of this transfer (they run on the transfer's worker).
+ * callbacks of this transfer (they run on the transfer's worker).  O(1).
  */
 void rt_xfer_wake(rt_xfer *x);
 
 /* Frees x.  A transfer still in flight is removed from its multi, which is
  * only allowed on its worker: call this from the owning task's poll or drop
- * function.  NULL does nothing. */
+ * function.  NULL does nothing.  Never blocks; O(1). */
 void rt_xfer_destroy(rt_xfer *x);
 
 /* ---- cancellation token ------------------------------------------------ */
 
 /* A token that is cancelled once, by rt_token_cancel or by its parent's
  * cancellation (a child never cancels its parent).  Destroy children before
- * parents, and only when nobody waits. */
+ * parents, and only when nobody waits (both asserted).  create: any
+ * thread, one allocation, RT_ENOMEM.  cancel: any thread, O(subtree +
+ * waiters), a wake-up per waiter; idempotent.  is_cancelled: any thread,
+ * O(1), no lock.  A tree shares one mutex; nothing here blocks. */
 int rt_token_create(rt_token *parent, rt_token **out);
 void rt_token_destroy(rt_token *t);
 void rt_token_cancel(rt_token *t);
 bool rt_token_is_cancelled(const rt_token *t);
-/* 0 once cancelled, else RT_PENDING.  Task context. */
+/* 0 once cancelled, else RT_PENDING.  Task context; RT_ENOMEM for a
+ * second list wait in one poll. */
 int rt_token_wait(rt_cx *cx, rt_token *t);
 
 #ifdef __cplusplus

@@ -18,6 +18,7 @@
  */
 #include "rt_internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
@@ -35,9 +36,14 @@ static int never_polled(rt_cx *cx, void *st, void **out) {
 }
 const rt_task_type rt__blocking_type = {"blocking", never_polled, NULL, NULL};
 
+/* What a pool thread owns, allocated before the thread starts so that a
+ * thread that exists can always run jobs.  The pad is on the heap: an
+ * automatic object changed between sigsetjmp and siglongjmp would be
+ * indeterminate after the jump. */
 struct pool_thread {
   rt_runtime *rt;
   unsigned slot;
+  struct rt__pad pad;
 };
 
 static void run_job(rt_task *t, struct rt__pad *pad) {
@@ -58,15 +64,8 @@ static void *pool_main(void *arg) {
   struct pool_thread *pt = arg;
   rt_runtime *rt = pt->rt;
   unsigned slot = pt->slot;
-  free(pt);
   struct rt__pool *p = &rt->pool;
-  /* on the heap: an automatic object changed between sigsetjmp and
-   * siglongjmp would be indeterminate after the jump */
-  struct rt__pad *pad = calloc(1, sizeof(*pad));
-  if (!pad) {
-    pthread_mutex_lock(&p->mu);
-    goto out;
-  }
+  struct rt__pad *pad = &pt->pad;
   rt__tls_rt = rt;
   rt__tls_pad = pad;
   if (sigsetjmp(pad->jb, 0)) {
@@ -98,7 +97,7 @@ out:
   p->slot_exited[slot] = true;
   pthread_cond_broadcast(&p->done_cv);
   pthread_mutex_unlock(&p->mu);
-  free(pad);
+  free(pt);
   rt__tls_pad = NULL;
   rt__tls_rt = NULL;
   return NULL;
@@ -114,26 +113,29 @@ static void reap_locked(struct rt__pool *p) {
   }
 }
 
-static void start_thread_locked(rt_runtime *rt) {
+/* Under the lock: 0 when a thread was started, else RT_ENOMEM or RT_ESYS
+ * (the queued jobs then wait for a thread that exists, if any does). */
+static int start_thread_locked(rt_runtime *rt) {
   struct rt__pool *p = &rt->pool;
   reap_locked(p);
   for (unsigned i = 0; i < p->max; i++) {
     if (p->slot_used[i])
       continue;
-    struct pool_thread *pt = malloc(sizeof(*pt));
+    struct pool_thread *pt = calloc(1, sizeof(*pt));
     if (!pt)
-      return;
+      return RT_ENOMEM;
     pt->rt = rt;
     pt->slot = i;
     if (pthread_create(&p->threads[i], NULL, pool_main, pt) != 0) {
       free(pt);
-      return; /* the job waits for a thread that exists */
+      return RT_ESYS;
     }
     p->slot_used[i] = true;
     p->slot_exited[i] = false;
     p->nthreads++;
-    return;
+    return 0;
   }
+  return 0; /* unreachable: nthreads < max means a free slot */
 }
 
 int rt_spawn_blocking(void *(*fn)(void *arg), void *arg, rt_handle **out) {
@@ -161,10 +163,20 @@ int rt_spawn_blocking(void *(*fn)(void *arg), void *arg, rt_handle **out) {
     return RT_ESHUTDOWN;
   }
   rt__tlist_push(&p->head, &p->tail, t);
-  if (p->nidle > 0)
+  if (p->nidle > 0) {
     pthread_cond_signal(&p->cv);
-  else if (p->nthreads < p->max)
-    start_thread_locked(rt);
+  } else if (p->nthreads < p->max && (rc = start_thread_locked(rt)) != 0 &&
+             p->nthreads == 0) {
+    /* no thread exists to run it, and none could start: refuse the job
+     * (it is the queue's only entry: with no thread, every earlier job was
+     * run or refused like this one) */
+    assert(p->head == t && p->tail == t);
+    p->head = p->tail = NULL;
+    pthread_mutex_unlock(&p->mu);
+    rt__registry_remove(rt, t);
+    free(t);
+    return rc;
+  }
   pthread_mutex_unlock(&p->mu);
   if (out)
     *out = (rt_handle *)t;
@@ -178,8 +190,14 @@ int rt__pool_init(rt_runtime *rt) {
   p->threads = calloc(p->max, sizeof(*p->threads));
   p->slot_used = calloc(p->max, sizeof(bool));
   p->slot_exited = calloc(p->max, sizeof(bool));
-  if (!p->threads || !p->slot_used || !p->slot_exited)
+  if (!p->threads || !p->slot_used || !p->slot_exited) {
+    /* all or nothing: rt__pool_fini keys on threads */
+    free(p->threads);
+    free(p->slot_used);
+    free(p->slot_exited);
+    p->threads = NULL;
     return RT_ENOMEM;
+  }
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->cv, NULL);
   pthread_cond_init(&p->done_cv, NULL);

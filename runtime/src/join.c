@@ -15,9 +15,14 @@
  * Dropping a handle clears JOIN_INTEREST and, if the task is not complete,
  * JOIN_WAKER too; it then owns and drops the waker.  If the task already
  * completed, the handle owns the output and drops it.
+ *
+ * Asserted (Debug builds): a handle is used only while JOIN_INTEREST is set
+ * (joined or detached once), results are taken only after COMPLETE, a task
+ * join waits from task context, a blocking join never runs on a worker.
  */
 #include "rt_internal.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 struct thread_waiter {
@@ -86,6 +91,8 @@ bool rt__join_waker_set(rt_task *t, uintptr_t jw) {
 /* Moves a completed task's result into *out and drops the handle's
  * reference.  The output now belongs to the caller. */
 void rt__join_take(rt_task *t, rt_join *out) {
+  assert(atomic_load(&t->state) & RT__COMPLETE);
+  assert(atomic_load(&t->state) & RT__JOIN_INTEREST);
   int result = rt__task_result(t);
   rt_join j = {.status = result, .value = NULL, .panic = NULL, .tag = 0};
   if (result == RT_JOIN_OK)
@@ -100,8 +107,15 @@ void rt__join_take(rt_task *t, rt_join *out) {
   rt__task_unref(t);
 }
 
+static inline void assert_handle(const rt_task *t) {
+  assert(t && (atomic_load(&t->state) & RT__JOIN_INTEREST)); /* not consumed */
+  (void)t;
+}
+
 int rt_handle_join(rt_cx *cx, rt_handle *h, rt_join *out) {
   rt_task *t = (rt_task *)h;
+  assert(cx && cx->task && cx->task != t); /* task context, not itself */
+  assert_handle(t);
   if (atomic_load_explicit(&t->state, memory_order_acquire) & RT__COMPLETE) {
     if (!rt__coop(cx))
       return RT_PENDING;
@@ -124,6 +138,8 @@ int rt_handle_join(rt_cx *cx, rt_handle *h, rt_join *out) {
 
 int rt_handle_join_blocking(rt_handle *h, rt_join *out) {
   rt_task *t = (rt_task *)h;
+  assert(rt_current_worker() < 0); /* would block the worker */
+  assert_handle(t);
   if (!(atomic_load_explicit(&t->state, memory_order_acquire) & RT__COMPLETE)) {
     struct thread_waiter tw = {.done = false};
     pthread_mutex_init(&tw.mu, NULL);
@@ -143,6 +159,7 @@ int rt_handle_join_blocking(rt_handle *h, rt_join *out) {
 
 bool rt_handle_is_finished(const rt_handle *h) {
   rt_task *t = (rt_task *)h;
+  assert_handle(t);
   return atomic_load_explicit(&t->state, memory_order_acquire) & RT__COMPLETE;
 }
 
@@ -160,11 +177,15 @@ void rt__task_abort(rt_task *t) {
     rt__schedule(t, false);
 }
 
-void rt_handle_abort(rt_handle *h) { rt__task_abort((rt_task *)h); }
+void rt_handle_abort(rt_handle *h) {
+  assert_handle((rt_task *)h);
+  rt__task_abort((rt_task *)h);
+}
 
 void rt__handle_drop(rt_task *t) {
   uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
   uint64_t ns;
+  assert(s & RT__JOIN_INTEREST); /* dropped once */
   do {
     ns = s & ~(uint64_t)RT__JOIN_INTEREST;
     if (!(s & RT__COMPLETE))

@@ -16,9 +16,15 @@
  * the core closed is simply not queued.  The core goes when its last
  * reference does, so a member completing concurrently never touches freed
  * memory.
+ *
+ * Asserted (Debug builds): the core's count never goes below zero; a
+ * member's set_index names its own slot; a member queues at most once and
+ * only after it completed; join_next runs in task context and the blocking
+ * form off the workers.
  */
 #include "rt_internal.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 struct rt__set_core {
@@ -62,6 +68,7 @@ static void core_free(struct rt__set_core *c) {
 
 void rt__joinset_core_unref(struct rt__set_core *c) {
   pthread_mutex_lock(&c->mu);
+  assert(c->refs > 0);
   bool last = --c->refs == 0;
   pthread_mutex_unlock(&c->mu);
   if (last)
@@ -71,7 +78,9 @@ void rt__joinset_core_unref(struct rt__set_core *c) {
 /* A member completed (called by its completer, which owns the waker). */
 void rt__joinset_member_done(struct rt__set_core *c, rt_task *t) {
   rt_task *waiter = NULL;
+  assert(atomic_load(&t->state) & RT__COMPLETE);
   pthread_mutex_lock(&c->mu);
+  assert(c->refs > 0 && c->ready_tail != t);
   if (!c->closed) {
     rt__tlist_push(&c->ready_head, &c->ready_tail, t);
     waiter = c->waiter;
@@ -103,6 +112,7 @@ static int grow(rt_joinset *s) {
 
 int rt_joinset_spawn(rt_joinset *s, const rt_task_type *type, const void *state,
                      size_t state_size, uint64_t tag) {
+  assert(s && s->core);
   if (s->n == s->cap && grow(s) != 0)
     return RT_ENOMEM;
   rt_handle *h;
@@ -127,6 +137,7 @@ int rt_joinset_spawn(rt_joinset *s, const rt_task_type *type, const void *state,
 /* Removes a completed member and moves its result into *out. */
 static void take(rt_joinset *s, rt_task *t, rt_join *out) {
   uint32_t i = t->set_index;
+  assert(i < s->n && s->members[i] == t); /* a member of this set */
   uint64_t tag = s->tags[i];
   s->n--;
   if (i != s->n) {
@@ -144,6 +155,7 @@ static rt_task *pop_ready_locked(struct rt__set_core *c) {
 }
 
 int rt_joinset_join_next(rt_cx *cx, rt_joinset *s, rt_join *out) {
+  assert(cx && cx->task && s); /* task context */
   struct rt__set_core *c = s->core;
   rt_task *old = NULL;
   pthread_mutex_lock(&c->mu);
@@ -171,6 +183,7 @@ int rt_joinset_join_next(rt_cx *cx, rt_joinset *s, rt_join *out) {
 }
 
 int rt_joinset_join_next_blocking(rt_joinset *s, rt_join *out) {
+  assert(s && rt_current_worker() < 0); /* would block the worker */
   struct rt__set_core *c = s->core;
   if (s->n == 0)
     return RT_EEMPTY;

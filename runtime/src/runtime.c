@@ -14,6 +14,7 @@
  */
 #include "rt_internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,7 +171,17 @@ static int join_workers(rt_runtime *rt, uint64_t deadline) {
   return rc;
 }
 
+#ifndef NDEBUG
+/* True when the calling thread is one of rt's workers or blocking-pool
+ * threads (or rt's block_on thread): those must not shut rt down. */
+static bool on_runtime_thread(const rt_runtime *rt) {
+  struct rt__driver *d = rt__tls_driver;
+  return (d && d->rt == rt) || (rt__tls_pad && rt__tls_rt == rt);
+}
+#endif
+
 int rt_runtime_shutdown(rt_runtime *rt, uint32_t timeout_ms) {
+  assert(rt && !on_runtime_thread(rt));
   if (rt->shut_done)
     return rt->leaked ? RT_ETIMEDOUT : 0;
   uint64_t deadline = timeout_ms == UINT32_MAX
@@ -225,13 +236,10 @@ void rt_runtime_destroy(rt_runtime *rt) {
 
 int rt_spawn(const rt_task_type *type, const void *state, size_t state_size,
              rt_handle **out) {
+  assert(type && type->poll && (state || state_size == 0));
   rt_runtime *rt = rt__tls_rt;
-  if (!rt) {
-    fputs("rt_spawn: this thread is not inside a runtime: spawn from a "
-          "task, from rt_block_on, or after rt_runtime_enter\n",
-          stderr);
-    abort();
-  }
+  if (!rt)
+    return RT_ENORUNTIME; /* as rt_spawn_blocking: the caller decides */
   rt_task *t = rt__task_alloc(type, state, state_size, out != NULL);
   if (!t)
     return RT_ENOMEM;
@@ -276,6 +284,10 @@ static void drive(struct rt__driver *d, rt_task *root) {
 
 int rt_block_on(rt_runtime *rt, const rt_task_type *type, const void *state,
                 size_t state_size, rt_join *out) {
+  assert(rt && type && type->poll && (state || state_size == 0));
+  if (out) /* what a caller that ignores the error finds: nothing to free */
+    *out = (rt_join){.status = RT_JOIN_CANCELLED};
+  assert(rt_current_worker() < 0); /* not from a worker */
   struct rt__driver *d = calloc(1, sizeof(*d));
   if (!d)
     return RT_ENOMEM;

@@ -13,6 +13,7 @@
  */
 #include "rt_internal.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 struct rt_chan {
@@ -44,6 +45,7 @@ int rt_chan_create(size_t capacity, rt_chan **out) {
 void rt_chan_destroy(rt_chan *c) {
   if (!c)
     return;
+  assert(!c->sh && !c->rh); /* destroyed while a task waits */
   pthread_mutex_destroy(&c->mu);
   free(c->buf);
   free(c);

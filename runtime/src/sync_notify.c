@@ -14,6 +14,7 @@
  */
 #include "rt_internal.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 struct rt_notify {
@@ -34,6 +35,7 @@ int rt_notify_create(rt_notify **out) {
 void rt_notify_destroy(rt_notify *n) {
   if (!n)
     return;
+  assert(!n->head); /* destroyed while a task waits */
   pthread_mutex_destroy(&n->mu);
   free(n);
 }
@@ -132,6 +134,7 @@ int rt_token_create(rt_token *parent, rt_token **out) {
 void rt_token_destroy(rt_token *t) {
   if (!t)
     return;
+  assert(!t->first_child && !t->head); /* children first; nobody waits */
   if (t->root == t) {
     pthread_mutex_destroy(&t->mu);
     free(t);

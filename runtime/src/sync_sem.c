@@ -15,6 +15,7 @@
  */
 #include "rt_internal.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 struct rt_sem {
@@ -37,6 +38,7 @@ int rt_sem_create(size_t permits, rt_sem **out) {
 void rt_sem_destroy(rt_sem *s) {
   if (!s)
     return;
+  assert(!s->head); /* destroyed while a task waits */
   pthread_mutex_destroy(&s->mu);
   free(s);
 }

@@ -24,12 +24,18 @@
  * idle (abort queues it and the runner cancels instead of polling) or when
  * its current poll returns RT_PENDING.  A poll that returns RT_READY wins.
  *
+ * Each transition asserts its precondition (Debug builds; NDEBUG compiles
+ * the checks out): to RUNNING only from NOTIFIED and not RUNNING or
+ * COMPLETE; to idle and to COMPLETE only from RUNNING; a reference count
+ * never goes below zero or is taken on a freed task.
+ *
  * Panics land in the driver loop (sigsetjmp there, not per poll): the pad
  * names the task whose user code was running and whether it was the poll or
  * the drop; rt__task_finish_panic completes it.
  */
 #include "rt_internal.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,12 +64,16 @@ rt_task *rt__task_alloc(const rt_task_type *type, const void *state,
 }
 
 void rt__task_ref(rt_task *t) {
-  atomic_fetch_add_explicit(&t->state, RT__REF_ONE, memory_order_relaxed);
+  uint64_t prev =
+      atomic_fetch_add_explicit(&t->state, RT__REF_ONE, memory_order_relaxed);
+  assert((prev & ~RT__FLAGS) >= RT__REF_ONE); /* a live reference exists */
+  (void)prev;
 }
 
 void rt__task_unref(rt_task *t) {
   uint64_t prev =
       atomic_fetch_sub_explicit(&t->state, RT__REF_ONE, memory_order_acq_rel);
+  assert((prev & ~RT__FLAGS) >= RT__REF_ONE); /* not released twice */
   if ((prev & ~RT__FLAGS) == RT__REF_ONE)
     free(t);
 }
@@ -115,6 +125,9 @@ void rt__task_complete(rt_task *t, int status, void *payload) {
   t->out.value = payload;
   uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
   uint64_t ns;
+  assert(s & RT__RUNNING);     /* only the polling thread completes */
+  assert(!(s & RT__COMPLETE)); /* and only once */
+  assert(status >= RT_JOIN_OK && status <= RT_JOIN_CANCELLED);
   do {
     ns = (s & ~(uint64_t)RT__RUNNING) | RT__COMPLETE |
          ((uint64_t)status << RT__RESULT_SHIFT);
@@ -151,6 +164,7 @@ void rt__task_finish_panic(struct rt__driver *d) {
   struct rt__pad *pad = &d->pad;
   rt_task *t = pad->task;
   char *msg = pad->msg;
+  assert(t); /* landed from rt_panic inside this task's code */
   pad->task = NULL;
   pad->msg = NULL;
   d->cx.task = NULL;
@@ -176,6 +190,9 @@ uint64_t rt__task_transition_to_running(rt_task *t) {
   uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
   uint64_t ns;
   do {
+    /* queued exactly once, by whoever set NOTIFIED; never after COMPLETE */
+    assert(s & RT__NOTIFIED);
+    assert(!(s & (RT__RUNNING | RT__COMPLETE)));
     ns = (s & ~(uint64_t)RT__NOTIFIED) | RT__RUNNING;
   } while (!atomic_compare_exchange_weak_explicit(
       &t->state, &s, ns, memory_order_acq_rel, memory_order_acquire));
@@ -188,6 +205,7 @@ static int transition_to_idle(rt_task *t, bool self_notified) {
   uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
   uint64_t ns;
   do {
+    assert((s & RT__RUNNING) && !(s & RT__COMPLETE));
     if (s & RT__CANCELLED)
       return 2;
     ns = s & ~(uint64_t)RT__RUNNING;
@@ -247,10 +265,17 @@ void rt__task_run(struct rt__driver *d, rt_task *t) {
  * -------------------------------------------------------------- */
 
 rt_waker *rt_waker_current(rt_cx *cx) {
+  assert(cx && cx->task); /* task context */
   rt__task_ref(cx->task);
   return (rt_waker *)cx->task;
 }
 
-void rt_waker_wake(rt_waker *w) { rt__task_wake_val((rt_task *)w); }
+void rt_waker_wake(rt_waker *w) {
+  assert(w);
+  rt__task_wake_val((rt_task *)w);
+}
 
-void rt_waker_drop(rt_waker *w) { rt__task_unref((rt_task *)w); }
+void rt_waker_drop(rt_waker *w) {
+  assert(w);
+  rt__task_unref((rt_task *)w);
+}

@@ -25,6 +25,7 @@
  */
 #include "rt_internal.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,7 +50,17 @@ struct rt__xwait *rt__xwait_of(struct rt__wait *w) {
   return w->embedded ? NULL : RT__CONTAINER_OF(w, struct rt__xwait, w);
 }
 
+/* Every waitable poll function comes here first: a poll called outside its
+ * task (another thread, or after its poll returned) is caller misuse. */
+static inline void assert_task_context(const rt_cx *cx, const void *obj) {
+  assert(cx && cx->task && obj);
+  assert(cx->d == rt__tls_driver && cx == &rt__tls_driver->cx);
+  (void)cx;
+  (void)obj;
+}
+
 struct rt__wait *rt__wait_find(rt_cx *cx, int kind, void *obj) {
+  assert_task_context(cx, obj);
   rt_task *t = cx->task;
   if (t->w0.kind == kind && t->w0.obj == obj) {
     t->w0.touched = 1;
@@ -65,6 +76,7 @@ struct rt__wait *rt__wait_find(rt_cx *cx, int kind, void *obj) {
 }
 
 struct rt__wait *rt__wait_new(rt_cx *cx, int kind, void *obj) {
+  assert_task_context(cx, obj);
   rt_task *t = cx->task;
   struct rt__wait *w;
   if (kind < RT__W_EXTENDED && t->w0.kind == RT__W_NONE) {
@@ -159,10 +171,14 @@ int rt__pin(rt_cx *cx) {
 }
 
 void rt__unpin(rt_task *t) {
-  atomic_fetch_sub_explicit(&t->state, RT__PIN_ONE, memory_order_relaxed);
+  uint64_t prev =
+      atomic_fetch_sub_explicit(&t->state, RT__PIN_ONE, memory_order_relaxed);
+  assert(prev & RT__PIN_MASK); /* every unpin matches a pin */
+  (void)prev;
 }
 
 bool rt__coop(rt_cx *cx) {
+  assert(cx && cx->task); /* task context */
   if (cx->budget == 0) {
     cx->self_notified = true;
     return false;

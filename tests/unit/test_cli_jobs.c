@@ -1,5 +1,6 @@
 /*
  * test_cli_jobs.c - job sources: command-line URLs, URL lists, JSON
+ * budget: over 800 lines of test tables, one suite per job source.
  * documents and JSON Lines.  Every key, every error class with its exact
  * "file:line:col: message", defaults, CRLF, comments, rewind, indices,
  * standard input, a 100,000-line list streamed in bounded memory, and the
@@ -754,6 +755,7 @@ Test(jobs_json, key_errors, .timeout = T_SHORT) {
   EXPECT_ERRORS(JOBS_JSON, cases);
 }
 
+/* budget: one table of value errors, a row per key */
 Test(jobs_json, value_errors, .timeout = T_SHORT) {
   static const struct err_case cases[] = {
       {"[{\"url\":5}]",

@@ -504,6 +504,7 @@ static long attr_num(const char *xml, const char *tag, const char *name) {
   return strtol(a + strlen(pat), NULL, 10);
 }
 
+/* budget: one JUnit document checked element by element */
 Test(report_junit, structure_counts_escaping, .timeout = T_SHORT) {
   char *dir = tu_mkdtemp();
   struct job_run runs[NRUNS];

@@ -117,6 +117,7 @@ static int holdb_poll(rt_cx *cx, void *s, void **out) {
 static void holdb_drop(void *s) { dcount_note(((holdb_st *)s)->drops); }
 static const rt_task_type holdb_type = {"holdb", holdb_poll, holdb_drop, NULL};
 
+/* budget: one runtime holding every kind of pending task at once */
 Test(shutdown, cancels_every_kind_of_pending_task, .timeout = T_SHORT) {
   tenv e;
   rt_runtime *rt = env_start(&e, 1, 1);
