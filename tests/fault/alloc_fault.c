@@ -13,12 +13,16 @@
  *                       later calls succeed (a "transient" failure).
  * JFETCH_ALLOC_COUNT=P  at exit, the number of wrapped calls is written to
  *                       file P, so a driver knows how far to walk N.
+ * JFETCH_FAIL_ALLOC_TRACE=1  prints a backtrace of the failing call on
+ *                       stderr (link with -rdynamic for names), to find
+ *                       the code behind a failing N.
  * Unset, the wrappers only count.  A program can also drive it directly
  * (the runtime's unit test): alloc_fault_set(n) and alloc_fault_calls().
  */
 #include "alloc_fault.h"
 
 #include <errno.h>
+#include <execinfo.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -64,7 +68,14 @@ static bool fail_now(void) {
   if (!atomic_load_explicit(&inited, memory_order_relaxed))
     init_once();
   unsigned long k = atomic_fetch_add(&calls, 1) + 1;
-  return k == atomic_load_explicit(&fail_at, memory_order_relaxed);
+  if (k != atomic_load_explicit(&fail_at, memory_order_relaxed))
+    return false;
+  if (getenv("JFETCH_FAIL_ALLOC_TRACE")) {
+    void *frames[16];
+    int n = backtrace(frames, 16);
+    backtrace_symbols_fd(frames, n, 2);
+  }
+  return true;
 }
 
 void alloc_fault_set(unsigned long n) {
