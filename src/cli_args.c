@@ -371,9 +371,12 @@ static int check_header(const char *h, struct diag *d) {
   size_t n;
   if (jobs_check_header_line(h, &n, &why) == 0)
     return 0;
+  /* only the first word: the rest may be a credential that lost its ':' */
   if (!strchr(h, ':'))
-    return diag_set(d, "--header: expected 'Name: value', got %s",
-                    jobs_quote(q, sizeof(q), h, strlen(h)));
+    return diag_set(d, "--header: expected 'Name: value', got %s%s",
+                    jobs_quote(q, sizeof(q), h, strcspn(h, " \t")),
+                    h[strcspn(h, " \t")] ? " followed by a value (not shown)"
+                                         : "");
   return diag_set(d, "--header: header %s %s", jobs_quote(q, sizeof(q), h, n),
                   why);
 }

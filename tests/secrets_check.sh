@@ -116,9 +116,18 @@ check_exit2 "ftp scheme" "ftp://user:secret@127.0.0.1/x"
 check_exit2 "token as user" "ftp://secret@127.0.0.1/x"
 printf '[{"url": "http://user:secret@127.0.0.1:1/"}]\n' > nameless.json
 check_exit2 "no file name" --jobs nameless.json -o out4
+# a header that lost its ':' shows its first word only
+set +e
+"$jfetch" -H 'Authorization Bearer secret' "$u/bytes/1/h.bin" \
+  > d.out 2> d.err
+rc=$?
+set -e
+[ "$rc" = 2 ] || bad "-H without ':': exit $rc, expected 2"
+no_secret "-H without ':'" d.out d.err
+has "-H without ':'" d.err '"Authorization" followed by a value'
 
 if [ "$fails" -gt 0 ]; then
   echo "secrets_check: $fails failure(s)" >&2
   exit 1
 fi
-echo "secrets_check: no 'secret' in any output of 3 runs and 4 refusals"
+echo "secrets_check: no 'secret' in any output of 3 runs and 5 refusals"
