@@ -9,6 +9,9 @@
  * the flag, unknown options with a suggestion, the refused combinations,
  * --shard (K/N and auto from Slurm or Kubernetes variables), --report,
  * --progress, --help and --version.
+ *
+ * budget: one test file per module (STYLE.md); it grows with every flag.
+ * To split by help group (output, HTTP, run) when cli_args.c is split.
  */
 #include "cli_test_util.h"
 

@@ -7,6 +7,9 @@
  * cases in input order, named by id or redacted URL, unique names,
  * classname), JSON reports (parsed back, the summary counts), the human
  * summary, and credentials redacted in every one of them.
+ *
+ * budget: one test file per module (STYLE.md): records, --format, JUnit
+ * and JSON reports share their fixtures; to split with report.c.
  */
 #include "cli_test_util.h"
 
