@@ -656,7 +656,8 @@ static int case_cmp(const void *a, const void *b) {
 static int junit_body(struct rfile *f, FILE *out) {
   if (f->broken || fflush(f->body) != 0)
     return errno = errno ? errno : ENOMEM, -1;
-  qsort(f->cases, f->ncases, sizeof(*f->cases), case_cmp);
+  if (f->ncases) /* qsort(NULL, 0, ...) is undefined */
+    qsort(f->cases, f->ncases, sizeof(*f->cases), case_cmp);
   size_t size = 16;
   while (size < 4 * f->ncases)
     size *= 2;
