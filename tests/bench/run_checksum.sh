@@ -39,11 +39,11 @@ cmake --build "$build" -j2 --target jfetch >/dev/null
 jfetch="$build/src/jfetch"
 
 tmp=$(mktemp -d /dev/shm/jfetch-bench-checksum.XXXXXX)
-ng=
+ngx=
 cleanup() {
-  if [ -n "$ng" ]; then
-    kill "$ng" 2>/dev/null || true
-    wait "$ng" 2>/dev/null || true
+  if [ -n "$ngx" ]; then
+    kill "$ngx" 2>/dev/null || true
+    wait "$ngx" 2>/dev/null || true
   fi
   rm -rf "$tmp"
 }
@@ -57,32 +57,10 @@ sha256=$(sha256sum "$file" | cut -d' ' -f1)
 sha512=$(sha512sum "$file" | cut -d' ' -f1)
 md5=$(md5sum "$file" | cut -d' ' -f1)
 
-start_nginx() {
-  local port
-  for _ in 1 2 3 4 5; do
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    sed -e "s|@PORT@|$port|" -e "s|@ROOT@|$tmp/www|" -e "s|@TMP@|$tmp/ng|" \
-      "$here/peers/nginx.conf.in" >"$tmp/ng/nginx.conf"
-    "$nginx" -p "$tmp/ng" -c "$tmp/ng/nginx.conf" -e "$tmp/ng/error.log" \
-      </dev/null &
-    ng=$!
-    for _ in $(seq 100); do
-      if curl -sf -o /dev/null "http://127.0.0.1:$port/big.bin" -r 0-0; then
-        url="http://127.0.0.1:$port/big.bin"
-        return 0
-      fi
-      kill -0 "$ng" 2>/dev/null || break
-      sleep 0.05
-    done
-    kill "$ng" 2>/dev/null || true
-    wait "$ng" 2>/dev/null || true
-    ng=
-  done
-  echo "nginx would not start; see $tmp/ng/error.log" >&2
-  exit 1
-}
-start_nginx
-log "nginx pid $ng at $url"
+. "$here/../lib/nginx.sh"
+nginx_start "$nginx" "$tmp/www" "$tmp/ng"
+url=$base/big.bin
+log "nginx pid $ngx at $url"
 
 # ways: name and the arguments after jfetch (or a reference command)
 names=(plain sha256 sha512 md5)

@@ -99,36 +99,8 @@ for d, n, size in (("a", 5000, 4096), ("b", 200, 1 << 20)):
 with open(os.path.join(www, "tiny"), "wb") as f:
     f.write(b"0123456789abcdef")
 PY
-mkdir -p "$tmp/ngx"
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-start_nginx() { # tests/bench/peers/nginx.conf.in, as run_peers.sh uses it
-  local port i
-  for _ in 1 2 3 4 5; do
-    port=$(free_port)
-    sed -e "s|@PORT@|$port|g" -e "s|@ROOT@|$tmp/www|g" -e "s|@TMP@|$tmp/ngx|g" \
-      "$here/peers/nginx.conf.in" >"$tmp/ngx/nginx.conf"
-    "$nginx" -p "$tmp/ngx" -c "$tmp/ngx/nginx.conf" -e "$tmp/ngx/error.log" \
-      </dev/null &
-    ngx=$!
-    for i in $(seq 100); do
-      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-        base=http://127.0.0.1:$port
-        return 0
-      fi
-      kill -0 "$ngx" 2>/dev/null || break
-      sleep 0.05
-    done
-    kill "$ngx" 2>/dev/null || true
-    wait "$ngx" 2>/dev/null || true
-    ngx=
-  done
-  log "nginx would not start; see $tmp/ngx/error.log"
-  exit 1
-}
-start_nginx
+. "$here/../lib/nginx.sh"
+nginx_start "$nginx" "$tmp/www" "$tmp/ngx"
 log "nginx pid $ngx at $base"
 
 # ---- workloads ---------------------------------------------------------------
